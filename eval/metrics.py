@@ -1,0 +1,56 @@
+"""GLUE metrics, computed with scikit-learn and scipy under ``evaluate``'s GLUE key names.
+
+``evaluate.load("glue", ...)`` fetches a script from the hub, which is not reachable offline, so the same
+definitions are computed here: accuracy, binary F1 of the positive class (index 1), Matthews correlation
+(CoLA), Pearson and Spearman correlation (STS-B).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+from .tasks import TaskSpec
+
+
+def predictions(logits: np.ndarray, task: TaskSpec) -> np.ndarray:
+    """Logits ``(n, num_labels)`` -> class indices ``(n,)``, or scores ``(n,)`` for regression."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return logits[:, 0] if task.is_regression else logits.argmax(-1)
+
+
+def compute_metrics(task: TaskSpec, preds: np.ndarray, refs: np.ndarray) -> dict[str, float]:
+    """Score predictions against references with the task's GLUE metrics.
+
+    Args:
+        preds: ``(n,)`` class indices, or float scores for regression.
+        refs: ``(n,)`` gold labels of the same kind.
+
+    Returns:
+        ``{metric key: value}`` with values in [0, 1] ([-1, 1] for correlations), keys as in ``task.metrics``.
+    """
+    preds, refs = np.asarray(preds), np.asarray(refs)
+    out: dict[str, float] = {}
+    for key in task.metrics:
+        if key == "accuracy":
+            out[key] = float(accuracy_score(refs, preds))
+        elif key == "f1":
+            out[key] = float(f1_score(refs, preds))
+        elif key == "matthews_correlation":
+            out[key] = float(matthews_corrcoef(refs, preds))
+        elif key == "pearson":
+            out[key] = float(pearsonr(preds, refs)[0])
+        elif key == "spearmanr":
+            out[key] = float(spearmanr(preds, refs)[0])
+        else:
+            raise ValueError(f"unknown metric {key!r}")
+    return out
+
+
+def agreement(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.ndarray) -> float:
+    """Teacher-student agreement: the fraction of equal predicted classes (Pearson r for regression)."""
+    s, t = predictions(student_logits, task), predictions(teacher_logits, task)
+    if task.is_regression:
+        return float(pearsonr(s, t)[0])
+    return float((s == t).mean())
