@@ -246,7 +246,7 @@ class Trainer:
                 scheduler.step()
                 optimizer.zero_grad()
                 step += 1
-                self._emit("on_step_end", step, len(batch["input_ids"]) * acc.num_processes, float(loss), parts)
+                self._emit("on_step_end", step, len(batch["input_ids"]) * acc.num_processes, loss.item(), parts)
                 end_of_epoch = step % steps_per_epoch == 0
                 if (cfg.eval_every and step % cfg.eval_every == 0) or end_of_epoch or step == total:
                     evaluate(step)

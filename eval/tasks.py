@@ -196,9 +196,9 @@ def _load_hub(spec: TaskSpec, split: str, limit: int | None) -> Dataset:
     if limit is not None:
         raw = raw.select(range(min(limit, len(raw))))
     text, pair, label = spec.hub_columns
-    out = {"text": raw[text]}
+    out = {"text": list(raw[text])}
     if pair:
-        out["text_pair"] = raw[pair]
+        out["text_pair"] = list(raw[pair])
     out["label"] = [float(v) for v in raw[label]] if spec.is_regression else list(raw[label])
     return Dataset.from_dict(out)
 

@@ -1,0 +1,119 @@
+"""Students, one registry: each builder takes the teacher and a spec dict and returns a fresh model.
+
+Every student shares the teacher's tokenizer (and so its vocabulary), and is a ``transformers``
+sequence-classification model, so its checkpoint loads with ``AutoModelForSequenceClassification``.
+
+Spec dicts (``configs/student-*.json``)::
+
+    {"type": "config", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
+     "intermediate_size": 1024}                      # BERT-style, randomly initialised
+    {"type": "checkpoint", "path": "runs/student"}   # continue from a saved student
+    {"type": "teacher_layers", "layers": [0, 2, 4]}  # DistilBERT-style: copy these teacher layers
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from ..errors import DfkdError
+from ..registry import Registry
+
+STUDENTS: Registry = Registry("student type")
+
+
+def _labels(teacher) -> dict:
+    c = teacher.config
+    return {"num_labels": c.num_labels, "id2label": c.id2label, "label2id": c.label2id,
+            "problem_type": c.problem_type}
+
+
+@STUDENTS.register("config")
+def from_config(teacher, num_hidden_layers: int = 4, hidden_size: int = 256, num_attention_heads: int = 4,
+                intermediate_size: int = 1024, **overrides):
+    """A randomly initialised BERT classifier with the teacher's vocabulary, label space and max positions.
+
+    Raises:
+        DfkdError: ``hidden_size`` not divisible by ``num_attention_heads``.
+    """
+    from transformers import BertConfig, BertForSequenceClassification
+
+    if hidden_size % num_attention_heads:
+        raise DfkdError(f"hidden_size {hidden_size} must be divisible by num_attention_heads {num_attention_heads}")
+    tc = teacher.config
+    config = BertConfig(vocab_size=tc.vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
+                        num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
+                        max_position_embeddings=tc.max_position_embeddings,
+                        type_vocab_size=getattr(tc, "type_vocab_size", 2), pad_token_id=tc.pad_token_id,
+                        **_labels(teacher), **overrides)
+    return BertForSequenceClassification(config)
+
+
+@STUDENTS.register("checkpoint")
+def from_checkpoint(teacher, path: str):
+    """A saved student (any ``AutoModelForSequenceClassification`` folder), checked against the teacher.
+
+    Raises:
+        DfkdError: missing folder, or a vocabulary / ``num_labels`` that differs from the teacher's.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    from ..assets import resolve
+
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(resolve(path))
+    except OSError as err:
+        raise DfkdError(f"cannot load student checkpoint {path!r}: {str(err).splitlines()[0]}") from None
+    check_compatible(teacher, model)
+    return model
+
+
+@STUDENTS.register("teacher_layers")
+def from_teacher_layers(teacher, layers: list[int] | None = None, every: int = 2):
+    """DistilBERT's initialisation (Sanh et al. 2019, §3): a copy of the teacher keeping a subset of layers.
+
+    Args:
+        layers: teacher layer indices to keep, in order (default: every ``every``-th, from layer 0).
+
+    Raises:
+        DfkdError: an index outside the teacher's depth, or a teacher that is not BERT-like.
+    """
+    encoder = getattr(getattr(teacher, teacher.base_model_prefix, None), "encoder", None)
+    if encoder is None or not hasattr(encoder, "layer"):
+        raise DfkdError("teacher_layers needs a BERT-like teacher (base_model.encoder.layer)")
+    depth = len(encoder.layer)
+    layers = list(range(0, depth, every)) if layers is None else list(layers)
+    if not layers or any(not 0 <= i < depth for i in layers):
+        raise DfkdError(f"teacher_layers {layers} out of range; the teacher has layers 0..{depth - 1}")
+    student = copy.deepcopy(teacher).cpu()
+    enc = getattr(student, student.base_model_prefix).encoder
+    enc.layer = torch.nn.ModuleList([enc.layer[i] for i in layers])
+    student.config.num_hidden_layers = len(layers)
+    return student
+
+
+def build_student(teacher, spec: dict):
+    """Build a student from a spec dict ``{"type": ..., **kwargs}`` (see the module docstring)."""
+    spec = dict(spec)
+    kind = spec.pop("type", "config")
+    builder = STUDENTS.get(kind)
+    try:
+        return builder(teacher, **spec)
+    except TypeError as err:
+        raise DfkdError(f"bad settings for student type {kind!r}: {err}") from None
+
+
+def check_compatible(teacher, student) -> None:
+    """Raise :class:`DfkdError` when teacher and student differ in vocabulary size or ``num_labels``."""
+    t, s = teacher.config, student.config
+    if t.vocab_size != s.vocab_size:
+        raise DfkdError(f"student vocabulary ({s.vocab_size}) differs from the teacher's ({t.vocab_size}); "
+                        "expected a student that shares the teacher's tokenizer")
+    if t.num_labels != s.num_labels:
+        raise DfkdError(f"student num_labels={s.num_labels} differs from the teacher's {t.num_labels}")
+
+
+def count_parameters(model) -> int:
+    """Number of parameters (all of them, trainable or not)."""
+    return sum(p.numel() for p in model.parameters())

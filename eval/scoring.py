@@ -1,0 +1,127 @@
+"""``dfkd eval``: score checkpoints on a task's dev split against their teacher.
+
+Per model: the task's GLUE metrics, the main score as % of the teacher's, teacher-student agreement
+(share of equal predictions; Pearson r for regression), parameter count, size on disk (MB, weights only)
+and CPU latency in milliseconds at batch 1 and batch 32 (median over repeats, ``torch.inference_mode``,
+the current ``torch.get_num_threads()``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Dataset
+
+from ..errors import DfkdError
+from .metrics import agreement, compute_metrics, predictions
+from .tasks import TaskSpec, get_task, load_task
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+
+
+def size_on_disk_mb(folder: str | Path) -> float:
+    """Megabytes (10^6 bytes) of the weight files in a checkpoint folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return float("nan")
+    return sum(f.stat().st_size for f in folder.iterdir() if f.suffix in WEIGHT_SUFFIXES) / 1e6
+
+
+@torch.inference_mode()
+def cpu_latency_ms(model, tokenizer, ds: Dataset, batch_size: int, repeats: int = 20, max_length: int = 128,
+                   warmup: int = 3) -> float:
+    """Median wall time (ms) of one forward pass on CPU over ``repeats`` batches of real dev examples.
+
+    Batches are consecutive dev rows (padded to their longest), cycled when the dev set is small.
+    """
+    model = model.to("cpu").eval()
+    pair = "text_pair" in ds.column_names
+    n = len(ds)
+    times = []
+    for r in range(warmup + repeats):
+        rows = [(r * batch_size + i) % n for i in range(batch_size)]
+        sub = ds.select(rows)[:]
+        enc = tokenizer(sub["text"], sub["text_pair"] if pair else None, truncation=True, max_length=max_length,
+                        padding=True, return_tensors="pt")
+        t = time.perf_counter()
+        model(**enc)
+        if r >= warmup:
+            times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def evaluate_model(task: TaskSpec, model, tokenizer, dev: Dataset, teacher_logits: np.ndarray | None = None,
+                   teacher_main: float | None = None, latency: bool = True, folder: str | Path | None = None,
+                   max_length: int = 128) -> dict:
+    """Score one loaded model on an already loaded dev split.
+
+    Returns:
+        ``{"metrics", "main", "pct_of_teacher", "agreement", "params", "size_mb", "latency_ms_b1",
+        "latency_ms_b32", "logits"}``; ``logits`` is ``(n, num_labels)``; teacher-relative fields are
+        ``None`` without a teacher.
+    """
+    from ..distill.label import predict_logits
+    from ..distill.students import count_parameters
+
+    logits = predict_logits(model, tokenizer, dev, max_length=max_length)
+    metrics = compute_metrics(task, predictions(logits, task), np.asarray(dev["label"]))
+    main = metrics[task.main_metric]
+    row = {"metrics": metrics, "main": main,
+           "pct_of_teacher": 100 * main / teacher_main if teacher_main else None,
+           "agreement": agreement(task, logits, teacher_logits) if teacher_logits is not None else None,
+           "params": count_parameters(model), "size_mb": size_on_disk_mb(folder) if folder else None,
+           "latency_ms_b1": None, "latency_ms_b32": None, "logits": logits}
+    if latency:
+        device = next(model.parameters()).device
+        row["latency_ms_b1"] = cpu_latency_ms(model, tokenizer, dev, 1, repeats=50)
+        row["latency_ms_b32"] = cpu_latency_ms(model, tokenizer, dev, 32, repeats=10)
+        model.to(device)
+    return row
+
+
+def evaluate_models(task: str | TaskSpec, models: list[str], data_dir=None, teacher: str | None = None,
+                    split: str = "dev", latency: bool = True) -> list[dict]:
+    """``dfkd eval``: score each checkpoint (and the teacher first, when given) on ``split``.
+
+    Raises:
+        DfkdError: a checkpoint that cannot be loaded or whose ``num_labels`` differs from the task's.
+    """
+    from ..assets import resolve
+    from ..distill.label import load_teacher
+
+    spec = get_task(task)
+    dev = load_task(spec, split, data_dir)
+    rows, t_logits, t_main = [], None, None
+    refs = ([("teacher", teacher)] if teacher else []) + [(m, m) for m in models]
+    for name, ref in refs:
+        model, tokenizer = load_teacher(ref, spec.num_labels)
+        row = evaluate_model(spec, model, tokenizer, dev, t_logits, t_main, latency, folder=resolve(ref, build=False))
+        if name == "teacher":
+            t_logits, t_main = row["logits"], row["main"]
+            row["pct_of_teacher"], row["agreement"] = 100.0, 1.0
+        row.pop("logits")
+        rows.append({"model": name, **row})
+    if not rows:
+        raise DfkdError("no models to evaluate")
+    return rows
+
+
+def _fmt(v, spec: str = ".4f") -> str:
+    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+
+def format_eval_table(task: TaskSpec, rows: list[dict]) -> str:
+    """A markdown table of :func:`evaluate_models` rows."""
+    keys = list(task.metrics)
+    head = ["model", *keys, "% of teacher", "agreement", "params (M)", "size (MB)", "ms @ b1", "ms @ b32"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["model"], *(_fmt(r["metrics"][k]) for k in keys), _fmt(r["pct_of_teacher"], ".1f"),
+                 _fmt(r["agreement"]), _fmt(r["params"] / 1e6, ".2f"), _fmt(r["size_mb"], ".1f"),
+                 _fmt(r["latency_ms_b1"], ".1f"), _fmt(r["latency_ms_b32"], ".1f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
