@@ -1,0 +1,92 @@
+"""Shared fixtures: tiny BERT models and tokenizers built in the test (no download), and a toy task."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+GOOD = ["good", "great", "fine", "superb", "lovely", "nice"]
+BAD = ["bad", "awful", "poor", "dull", "boring", "ugly"]
+FILLER = ["the", "film", "movie", "was", "plot", "acting", "really", "quite", "and", "a", "story", "very"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def toy_rows(n: int, seed: int = 0) -> list[tuple[str, int]]:
+    """Sentences of filler words plus one sentiment word; label 1 for a GOOD word, 0 for a BAD one."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.randint(0, 1)
+        words = rng.sample(FILLER, rng.randint(3, 6))
+        words.insert(rng.randint(0, len(words)), rng.choice(GOOD if label else BAD))
+        rows.append((" ".join(words), label))
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory) -> Path:
+    from transformers import BertTokenizerFast
+
+    d = tmp_path_factory.mktemp("tiny-tok")
+    words = SPECIAL + sorted(set(GOOD + BAD + FILLER))
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
+    assert tok.convert_ids_to_tokens(tok("the good film")["input_ids"]) == ["[CLS]", "the", "good", "film", "[SEP]"]
+    tok.save_pretrained(d)
+    return d
+
+
+def tiny_bert_config(vocab_size: int, **kw):
+    from transformers import BertConfig
+
+    base = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                attention_probs_dropout_prob=0.0)
+    base.update(kw)
+    return BertConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def tiny_base_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A tiny BertModel folder (no heads), like the shipped base encoder."""
+    from transformers import AutoTokenizer, BertModel
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("tiny-base")
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    BertModel(tiny_bert_config(len(tok))).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A tiny 2-class classifier whose weights were set so that its logits are clearly non-uniform."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    torch.manual_seed(1)
+    d = tmp_path_factory.mktemp("tiny-teacher")
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    model = BertForSequenceClassification(tiny_bert_config(len(tok), num_labels=2,
+                                                           id2label={0: "negative", 1: "positive"},
+                                                           label2id={"negative": 0, "positive": 1}))
+    with torch.no_grad():
+        model.classifier.weight.mul_(40.0)
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture()
+def toy_csv(tmp_path) -> dict[str, str]:
+    """A custom task in CSV: train (400 rows) and dev (100 rows) of :func:`toy_rows`."""
+    files = {}
+    for split, n, seed in (("train", 400, 0), ("dev", 100, 1)):
+        p = tmp_path / f"{split}.csv"
+        p.write_text("sentence,label\n" + "".join(f"{t},{'pos' if y else 'neg'}\n" for t, y in toy_rows(n, seed)))
+        files[split] = str(p)
+    return files

@@ -1,0 +1,202 @@
+"""Losses by hand, the distiller on tiny models, round-trips, labelling resume, trainer resume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import toy_rows
+from datasets import Dataset
+
+from dfkd.distill.label import label_dataset, predict_logits
+from dfkd.distill.losses import DistillationConfig, HardLabelLoss, LogitMSE, SoftTargetKL
+from dfkd.distill.trainer import Callback, Trainer, TrainingConfig
+from dfkd.distill.transfer import load_transfer_set, save_transfer_set, validate
+from dfkd.errors import DfkdError
+from dfkd.eval.tasks import TaskSpec, get_task
+
+SST2 = get_task("sst2")
+
+
+def test_kd_loss_matches_hand_computed_value_with_t_squared():
+    s = torch.tensor([[1.0, 0.0]])
+    t = torch.tensor([[0.0, 2.0]])
+    T = 2.0
+    # at T=2: p_t = softmax([0, 1]), p_s = softmax([0.5, 0])
+    pt = [1 / (1 + math.e), math.e / (1 + math.e)]
+    ps = [math.exp(0.5) / (math.exp(0.5) + 1), 1 / (math.exp(0.5) + 1)]
+    kl = sum(a * math.log(a / b) for a, b in zip(pt, ps))
+    got = SoftTargetKL(T)({"logits": s}, {"logits": t}, {})
+    assert float(got) == pytest.approx(kl * T * T, rel=1e-6)
+    # T² scaling: the same KL at T=1 is not multiplied by anything
+    pt1 = torch.softmax(t, -1)[0].tolist()
+    ps1 = torch.softmax(s, -1)[0].tolist()
+    kl1 = sum(a * math.log(a / b) for a, b in zip(pt1, ps1))
+    assert float(SoftTargetKL(1.0)({"logits": s}, {"logits": t}, {})) == pytest.approx(kl1, rel=1e-6)
+
+
+def test_kd_loss_batch_mean_and_zero_when_equal():
+    s = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    assert float(SoftTargetKL(3.0)({"logits": s}, {"logits": s.clone()}, {})) == pytest.approx(0.0, abs=1e-7)
+    one = SoftTargetKL(1.0)({"logits": s[:1]}, {"logits": s[1:]}, {})
+    both = SoftTargetKL(1.0)({"logits": s}, {"logits": torch.stack([s[1], s[1]])}, {})
+    assert float(both) == pytest.approx(float(one) / 2)  # second row contributes 0, mean over 2 rows
+
+
+def test_logit_mse_and_regression_fallback():
+    s = torch.tensor([[1.0, -1.0], [0.0, 2.0]])
+    t = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    # ((1)² + (−2)² + 0 + 2²) / 4 = 9/4
+    assert float(LogitMSE()({"logits": s}, {"logits": t}, {})) == pytest.approx(2.25)
+    r_s, r_t = torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [1.0]])
+    assert float(SoftTargetKL(4.0)({"logits": r_s}, {"logits": r_t}, {})) == pytest.approx((1 + 4) / 2)
+
+
+def test_hard_label_loss_ignores_unlabelled_rows():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 0.0], [5.0, -5.0]])
+    labels = torch.tensor([0, -1, 1])
+    expected = (math.log(1 + math.exp(-2)) + math.log(1 + math.exp(10))) / 2
+    assert float(HardLabelLoss()({"logits": logits}, {}, {"labels": labels})) == pytest.approx(expected, rel=1e-5)
+    assert float(HardLabelLoss()({"logits": logits}, {}, {"labels": torch.tensor([-1, -1, -1])})) == 0.0
+
+
+def test_recipe_weights_sum():
+    s, t = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    recipe = DistillationConfig(temperature=1.0, kd_weight=0.5, mse_weight=2.0, ce_weight=1.0).build()
+    total, parts = recipe({"logits": s}, {"logits": t}, {"labels": torch.tensor([1])})
+    assert set(parts) == {"kd", "logit_mse", "ce"}
+    assert float(total) == pytest.approx(0.5 * parts["kd"] + 2.0 * parts["logit_mse"] + parts["ce"], rel=1e-6)
+    with pytest.raises(DfkdError, match="loss recipe is empty"):
+        DistillationConfig(kd_weight=0).build()
+
+
+def _labelled_toy(n: int, seed: int = 0) -> Dataset:
+    """A transfer set whose fixed teacher is clearly non-uniform: ±3 logits by the sentiment word."""
+    rows = toy_rows(n, seed)
+    return Dataset.from_dict({"text": [t for t, _ in rows], "source": ["original"] * n,
+                              "label": [y for _, y in rows],
+                              "teacher_logits": [[-3.0, 3.0] if y else [3.0, -3.0] for _, y in rows]})
+
+
+@pytest.mark.slow
+def test_distiller_makes_tiny_student_match_teacher(tmp_path, tiny_teacher_dir):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from dfkd.distill.distiller import distill
+
+    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
+            "intermediate_size": 64}
+    cfg = TrainingConfig(batch_size=16, epochs=6, learning_rate=3e-3, warmup_ratio=0.05, max_length=16,
+                         checkpoint_every=0, seed=0)
+    summary = distill(_labelled_toy(400), "sst2", str(tiny_teacher_dir), spec, tmp_path / "student", cfg,
+                      DistillationConfig(temperature=2.0), val_size=40)
+    assert summary["best_val"] >= 0.95
+    # round trip: the output loads with the Auto class and reproduces the teacher's decisions on new rows
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "student")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "student")
+    test = _labelled_toy(100, seed=7)
+    logits = predict_logits(model, tok, test)
+    assert (logits.argmax(-1) == np.asarray(test["label"])).mean() >= 0.9
+    assert model.config.num_hidden_layers == 1 and model.config.id2label[1] == "positive"
+
+
+def test_transfer_set_round_trip_and_validation(tmp_path):
+    ds = _labelled_toy(10)
+    save_transfer_set(ds, tmp_path / "ts", {"generator": "original", "seed": 3})
+    back, card = load_transfer_set(tmp_path / "ts")
+    assert back.to_dict() == ds.to_dict()
+    assert card["rows"] == 10 and card["rows_by_source"] == {"original": 10} and card["seed"] == 3
+    assert not (tmp_path / "ts.saving").exists()
+    validate(back, SST2)
+    with pytest.raises(DfkdError, match="lacks column"):
+        validate(back.remove_columns("teacher_logits"), SST2)
+    with pytest.raises(DfkdError, match="needs text_pair"):
+        validate(back, get_task("rte"))
+    with pytest.raises(DfkdError, match="has 3 label"):
+        validate(back, TaskSpec("three", ("a", "b", "c"), ("accuracy",), "accuracy"))
+    with pytest.raises(DfkdError, match="is not a transfer set"):
+        load_transfer_set(tmp_path / "nothing")
+
+
+def test_label_resume_reuses_finished_shards(tmp_path, tiny_teacher_dir):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
+    ds = _labelled_toy(25).remove_columns("teacher_logits")
+    full = label_dataset(ds, model, tok, tmp_path / "a", shard_size=10)
+    expected = np.asarray(full["teacher_logits"])
+    assert expected.shape == (25, 2) and np.abs(expected).max() > 0.5  # non-trivial logits
+    np.testing.assert_allclose(expected, predict_logits(model, tok, ds), rtol=1e-5, atol=1e-5)
+    # an "interrupted" run left shard 1 behind, with a marker value: it must be reused, not recomputed
+    work = tmp_path / "b"
+    work.mkdir()
+    np.save(work / "logits-00001.npy", np.full((10, 2), 7.0, np.float32))
+    resumed = np.asarray(label_dataset(ds, model, tok, work, shard_size=10)["teacher_logits"])
+    assert resumed.shape == (25, 2)
+    assert (resumed[10:20] == 7.0).all()
+    np.testing.assert_allclose(resumed[:10], expected[:10], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(resumed[20:], expected[20:], rtol=1e-5, atol=1e-5)
+
+
+class _StopAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, step, examples, loss, parts):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, tiny_teacher_dir):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from dfkd.distill.students import build_student
+
+    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
+    ds = _labelled_toy(120)
+    train, val = ds.select(range(100)), ds.select(range(100, 120))
+    cfg = TrainingConfig(batch_size=10, max_steps=20, learning_rate=1e-3, max_length=16, checkpoint_every=5,
+                         eval_every=10, seed=0)
+    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
+            "intermediate_size": 64, "hidden_dropout_prob": 0.2}
+
+    def run(out, callbacks=()):
+        torch.manual_seed(123)
+        student = build_student(teacher, spec)
+        return Trainer(student, tok, SST2, cfg, DistillationConfig(), "teacher", out, list(callbacks)).fit(train, val)
+
+    run(tmp_path / "straight")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed", [_StopAt(12)])  # last checkpoint at step 10: steps 11-12 are redone
+    assert not (tmp_path / "resumed").exists() and (tmp_path / "resumed.partial" / "checkpoint").exists()
+    summary = run(tmp_path / "resumed")
+    assert summary["steps"] == 20 and not (tmp_path / "resumed.partial").exists()
+    a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "straight").state_dict()
+    b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "resumed").state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_students_from_teacher_layers_and_mismatch_errors(tiny_teacher_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from dfkd.distill.students import build_student, check_compatible
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
+    student = build_student(teacher, {"type": "teacher_layers", "layers": [1]})
+    assert student.config.num_hidden_layers == 1
+    torch.testing.assert_close(student.bert.encoder.layer[0].output.dense.weight,
+                               teacher.bert.encoder.layer[1].output.dense.weight)
+    with pytest.raises(DfkdError, match="out of range; the teacher has layers 0..1"):
+        build_student(teacher, {"type": "teacher_layers", "layers": [0, 5]})
+    with pytest.raises(DfkdError, match="unknown student type 'lstm'"):
+        build_student(teacher, {"type": "lstm"})
+    other = build_student(teacher, {"type": "config", "hidden_size": 32, "num_attention_heads": 2})
+    other.config.num_labels = 3
+    with pytest.raises(DfkdError, match="num_labels=3 differs"):
+        check_compatible(teacher, other)
