@@ -156,8 +156,12 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
     Raises:
         DfkdError: missing text, or more layers to unfreeze than the base has.
     """
-    from transformers import (AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling,
-                              get_linear_schedule_with_warmup)
+    from transformers import (
+        AutoTokenizer,
+        BertForMaskedLM,
+        DataCollatorForLanguageModeling,
+        get_linear_schedule_with_warmup,
+    )
 
     from .teacher import resolve_base
 

@@ -31,11 +31,17 @@ def _labels(teacher) -> dict:
 
 @STUDENTS.register("config")
 def from_config(teacher, num_hidden_layers: int = 4, hidden_size: int = 256, num_attention_heads: int = 4,
-                intermediate_size: int = 1024, **overrides):
-    """A randomly initialised BERT classifier with the teacher's vocabulary, label space and max positions.
+                intermediate_size: int = 1024, embeddings_from_teacher: bool = False, **overrides):
+    """A BERT classifier with the teacher's vocabulary, label space and max positions.
+
+    The encoder is randomly initialised. With ``embeddings_from_teacher``, the word, position and
+    token-type embeddings start as the teacher's projected onto their top ``hidden_size`` principal
+    directions (PCA of the teacher's word embeddings, ``(V, H_t) -> (V, H_s)``), so the student starts
+    with the teacher's lexical geometry even when ``H_s < H_t``.
 
     Raises:
-        DfkdError: ``hidden_size`` not divisible by ``num_attention_heads``.
+        DfkdError: ``hidden_size`` not divisible by ``num_attention_heads``; ``embeddings_from_teacher``
+            with a student wider than the teacher or a teacher without BERT-style embeddings.
     """
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -47,7 +53,34 @@ def from_config(teacher, num_hidden_layers: int = 4, hidden_size: int = 256, num
                         max_position_embeddings=tc.max_position_embeddings,
                         type_vocab_size=getattr(tc, "type_vocab_size", 2), pad_token_id=tc.pad_token_id,
                         **_labels(teacher), **overrides)
-    return BertForSequenceClassification(config)
+    student = BertForSequenceClassification(config)
+    if embeddings_from_teacher:
+        project_teacher_embeddings(teacher, student)
+    return student
+
+
+@torch.no_grad()
+def project_teacher_embeddings(teacher, student) -> None:
+    """Copy the teacher's embeddings into the student through a PCA projection ``P`` ``(H_t, H_s)``.
+
+    ``P`` holds the top ``H_s`` right singular vectors of the centred teacher word-embedding matrix;
+    every embedding table ``E_t`` ``(n, H_t)`` becomes ``(E_t - mean) @ P`` (word) or ``E_t @ P`` (positions,
+    token types). The embedding LayerNorm keeps its default init.
+    """
+    t_emb = getattr(teacher, teacher.base_model_prefix).embeddings
+    s_emb = getattr(student, student.base_model_prefix).embeddings
+    words = t_emb.word_embeddings.weight.float()
+    h_s = s_emb.word_embeddings.weight.shape[1]
+    if h_s > words.shape[1]:
+        raise DfkdError(f"embeddings_from_teacher needs hidden_size <= the teacher's ({words.shape[1]}), got {h_s}")
+    mean = words.mean(0, keepdim=True)
+    _, _, v = torch.linalg.svd(words - mean, full_matrices=False)
+    proj = v[:h_s].T
+    s_emb.word_embeddings.weight.copy_((words - mean) @ proj)
+    for name in ("position_embeddings", "token_type_embeddings"):
+        t, s = getattr(t_emb, name, None), getattr(s_emb, name, None)
+        if t is not None and s is not None and t.weight.shape[0] == s.weight.shape[0]:
+            s.weight.copy_(t.weight.float() @ proj)
 
 
 @STUDENTS.register("checkpoint")

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import toy_rows
 from datasets import Dataset
 
 from dfkd.distill.label import label_dataset, predict_logits
@@ -16,6 +15,8 @@ from dfkd.distill.trainer import Callback, Trainer, TrainingConfig
 from dfkd.distill.transfer import load_transfer_set, save_transfer_set, validate
 from dfkd.errors import DfkdError
 from dfkd.eval.tasks import TaskSpec, get_task
+
+from conftest import toy_rows
 
 SST2 = get_task("sst2")
 

@@ -1,0 +1,161 @@
+"""Default models built offline (on tiny models made here), asset resolution, the real SST-2 teacher, CLI errors."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from dfkd import assets
+from dfkd.cli import main
+from dfkd.distill.trainer import TrainingConfig
+from dfkd.errors import DfkdError
+from dfkd.eval.tasks import custom_task, load_task
+
+from conftest import BAD, GOOD
+
+
+@pytest.mark.slow
+def test_tiny_teacher_learns_fixture_task_above_chance(tmp_path, tiny_base_dir, toy_csv):
+    from transformers import AutoModelForSequenceClassification
+
+    from dfkd.distill.teacher import train_teacher
+
+    spec = custom_task("toy", toy_csv, "sentence", "label")
+    cfg = TrainingConfig(batch_size=16, epochs=4, learning_rate=3e-3, max_length=16, checkpoint_every=0, seed=0)
+    card = train_teacher(spec, str(tiny_base_dir), tmp_path / "teacher", config=cfg, val_size=40)
+    assert card["dev_accuracy"] >= 0.85  # chance is about 0.5
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "teacher")
+    assert model.config.id2label == {0: "neg", 1: "pos"} and model.config.label2id == {"neg": 0, "pos": 1}
+    assert (tmp_path / "teacher" / "dfkd_teacher.json").is_file()
+
+
+def test_mlm_masking_rates_on_a_large_sample():
+    from transformers import BertTokenizerFast, DataCollatorForLanguageModeling
+
+    from dfkd.distill.mlm import MLMConfig
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(200)]
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})
+    torch.manual_seed(0)
+    collator = DataCollatorForLanguageModeling(tok, mlm_probability=MLMConfig().mlm_probability)
+    ids = torch.randint(5, len(vocab), (400, 100))
+    batch = collator([{"input_ids": row.tolist()} for row in ids])
+    chosen = batch["labels"] != -100
+    rate = chosen.float().mean().item()
+    assert abs(rate - 0.15) < 0.005
+    new = batch["input_ids"][chosen]
+    orig = ids[chosen]
+    masked = (new == tok.mask_token_id).float().mean().item()
+    kept = (new == orig).float().mean().item()
+    random_ = 1 - masked - kept
+    assert abs(masked - 0.8) < 0.02 and abs(kept - 0.1 - 0.1 / len(vocab)) < 0.02 and abs(random_ - 0.1) < 0.02
+
+
+@pytest.mark.slow
+def test_fitting_the_mlm_head_lowers_masked_lm_loss(tmp_path, tiny_base_dir):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer, BertForMaskedLM, pipeline
+
+    from dfkd.distill.mlm import MLMConfig, masked_lm_loss, train_mlm
+
+    def templated(n, seed):  # "the <noun> was very <adjective>": the noun slot has 4 choices (optimum ln 4)
+        rng = random.Random(seed)
+        return [f"the {rng.choice(['film', 'movie', 'plot', 'story'])} was very {rng.choice(GOOD + BAD)}"
+                for _ in range(n)]
+
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(templated(800, 0)) + "\n")
+    tok = AutoTokenizer.from_pretrained(tiny_base_dir)
+    fixed = tok(templated(32, 9), padding=True, return_tensors="pt")
+    labels = fixed["input_ids"].clone()
+    pick = torch.zeros_like(labels, dtype=torch.bool)
+    pick[:, 2] = True
+    labels[~pick] = -100
+    inputs = fixed["input_ids"].clone()
+    inputs[pick] = tok.mask_token_id
+    batch = {"input_ids": inputs, "attention_mask": fixed["attention_mask"], "labels": labels}
+    torch.manual_seed(0)
+    with torch.no_grad():
+        before = float(masked_lm_loss(BertForMaskedLM.from_pretrained(tiny_base_dir).eval(), batch))
+    card = train_mlm(str(tiny_base_dir), [str(text)], tmp_path / "mlm",
+                     MLMConfig(unfreeze_layers=2, epochs=4, batch_size=16, held_out=50, head_lr=1e-2, encoder_lr=3e-3))
+    with torch.no_grad():
+        after = float(masked_lm_loss(AutoModelForMaskedLM.from_pretrained(tmp_path / "mlm").eval(), batch))
+    assert before > 3.0 and after < before - 0.5
+    assert card["top5"] > card["top5_before"]
+    fill = pipeline("fill-mask", model=str(tmp_path / "mlm"), top_k=3)
+    assert len(fill("the film was [MASK]")) == 3
+
+
+def test_asset_resolution_order_and_missing_message(tmp_path, monkeypatch):
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    (shared / "glue" / "SST-2").mkdir(parents=True)
+    (cache / "models" / "teacher-minilm-l6-sst2").mkdir(parents=True)
+    (cache / "glue" / "SST-2").mkdir(parents=True)
+    monkeypatch.setenv("DFKD_ASSETS", str(shared))
+    monkeypatch.setenv("DFKD_HOME", str(cache))
+    assert assets.resolve("glue/SST-2") == shared / "glue" / "SST-2"  # shared assets first
+    assert assets.resolve("models/teacher-minilm-l6-sst2") == cache / "models" / "teacher-minilm-l6-sst2"
+    assert assets.resolve("bert-base-uncased") == "bert-base-uncased"  # a hub id passes through
+    with pytest.raises(DfkdError, match=r"asset 'ood/wiki.txt' not found; expected it at .*shared/ood/wiki.txt"):
+        assets.resolve("ood/wiki.txt")
+
+
+def test_missing_default_model_is_built_once_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DFKD_ASSETS", str(tmp_path / "none"))
+    monkeypatch.setenv("DFKD_HOME", str(tmp_path / "cache"))
+    calls = []
+
+    def build(out):
+        calls.append(out)
+        out.mkdir()
+        (out / "config.json").write_text("{}")
+
+    name = "models/test-only"
+    monkeypatch.setitem(assets.ASSETS._items, name, assets.Asset(name, "test", build, "a test"))
+    path = assets.resolve(name)
+    assert path == tmp_path / "cache" / name and (path / "config.json").is_file()
+    assert assets.resolve(name) == path and len(calls) == 1  # present now: not rebuilt
+    assert not list(path.parent.glob(".test-only.building"))
+
+
+def test_real_sst2_teacher_on_64_dev_sentences():
+    teacher = assets.locate("models/teacher-minilm-l6-sst2")
+    glue = assets.locate("glue/SST-2")
+    if not (teacher / "config.json").is_file() or not glue.is_dir():
+        pytest.skip(f"the real SST-2 teacher is not built ({teacher}); run `dfkd assets build`")
+    from dfkd.distill.label import load_teacher, predict_logits
+
+    dev = load_task("sst2", "dev", glue, limit=64)
+    model, tok = load_teacher(teacher, 2, device="cpu")
+    acc = (predict_logits(model, tok, dev).argmax(-1) == np.asarray(dev["label"])).mean()
+    assert acc > 0.8
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["eval", "--task", "sst3", "m"], "error: unknown task 'sst3'; expected one of:"),
+    (["teacher", "--task", "sst2", "--data-dir", "/nonexistent/SST-2", "--out", "OUT"],
+     "error: missing data file /nonexistent/SST-2/train.tsv"),
+    (["compare", "--preset", "/nonexistent.json"], "error: missing preset /nonexistent.json"),
+    (["label", "/nonexistent-ts", "--teacher", "t"], "error: /nonexistent-ts is not a transfer set"),
+])
+def test_cli_bad_input_is_one_line_without_partial_output(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_teacher_with_wrong_num_labels(tmp_path, capsys, tiny_teacher_dir):
+    from datasets import Dataset
+
+    from dfkd.distill.transfer import save_transfer_set
+
+    ds = Dataset.from_dict({"text": ["a", "b"], "text_pair": ["c", "d"], "source": ["original"] * 2})
+    save_transfer_set(ds, tmp_path / "ts", {"task": "mnli", "num_labels": 3})
+    assert main(["label", str(tmp_path / "ts"), "--teacher", str(tiny_teacher_dir)]) == 2
+    assert "has num_labels=2 but the task has 3 label(s)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ts"]
