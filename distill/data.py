@@ -34,7 +34,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     ``shuffle=True``: per epoch, the indices are shuffled, cut into pools of ``pool`` batches, each pool
     sorted by length and cut into batches, and the batch order shuffled; the order depends only on
     ``seed`` and the epoch, so a resumed run sees exactly the batches it had not yet seen
-    (:meth:`set_epoch` with ``skip``).
+    (:meth:`position` with ``skip``). The method is deliberately not called ``set_epoch``: accelerate's
+    data loader calls ``set_epoch`` on its batch sampler at every pass, which would reset ``skip``.
 
     Args:
         lengths: ``(n,)`` token counts of the examples.
@@ -49,7 +50,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.epoch = 0
         self.skip = 0
 
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+    def position(self, epoch: int, skip: int = 0) -> None:
         """Select the epoch's batch order and skip its first ``skip`` batches (for resuming)."""
         self.epoch, self.skip = epoch, skip
 

@@ -203,9 +203,12 @@ class Trainer:
 
         state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0}
         ckpt = self.work_dir / "checkpoint"
+        resume_rng = None
         if (ckpt / "loop.json").exists():
             acc.load_state(str(ckpt))
             state = json.loads((ckpt / "loop.json").read_text())
+            # a new data-loader iterator draws from torch's RNG; restore it after that draw (first batch)
+            resume_rng = torch.load(ckpt / "torch_rng.pt")
         best_dir = self.work_dir / "best"
 
         def evaluate(step: int) -> None:
@@ -223,6 +226,7 @@ class Trainer:
             tmp = self.work_dir / "checkpoint.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             acc.save_state(str(tmp))
+            torch.save(torch.get_rng_state(), tmp / "torch_rng.pt")
             (tmp / "loop.json").write_text(json.dumps(state))
             shutil.rmtree(ckpt, ignore_errors=True)
             tmp.rename(ckpt)
@@ -234,8 +238,11 @@ class Trainer:
         started = time.perf_counter() - state["train_seconds"]
         while step < total:
             epoch, skip = divmod(step, steps_per_epoch)
-            sampler.set_epoch(epoch, skip)
+            sampler.position(epoch, skip)
             for batch in dl:
+                if resume_rng is not None:
+                    torch.set_rng_state(resume_rng)
+                    resume_rng = None
                 out = self.model(**model_inputs(batch))
                 teacher = {"logits": batch["teacher_logits"]} if "teacher_logits" in batch else {}
                 loss, parts = self.recipe({"logits": out.logits}, teacher, batch)

@@ -54,7 +54,8 @@ def validate(ds: Dataset, task: TaskSpec, labelled: bool = True) -> None:
     """Check a transfer set's schema against the task.
 
     Raises:
-        DfkdError: missing ``text``/``source``/``teacher_logits``, a ``text_pair`` mismatch with the task,
+        DfkdError: missing ``text``/``source``/``teacher_logits`` or unexpected columns, a ``text_pair``
+            mismatch with the task,
             an unknown source, empty text, or logits of the wrong width.
     """
     cols = set(ds.column_names)
@@ -63,6 +64,9 @@ def validate(ds: Dataset, task: TaskSpec, labelled: bool = True) -> None:
         hint = " (run dfkd label first)" if "teacher_logits" in missing else ""
         raise DfkdError(f"transfer set lacks column(s) {sorted(missing)}{hint}; expected text, source, "
                         "teacher_logits [, text_pair, label]")
+    if extra := cols - {"text", "text_pair", "source", "label", "teacher_logits"}:
+        raise DfkdError(f"transfer set has unexpected column(s) {sorted(extra)}; expected only text, text_pair, "
+                        "source, label, teacher_logits")
     if task.pair != ("text_pair" in cols):
         raise DfkdError(f"task {task.name!r} {'needs' if task.pair else 'has no'} text_pair but the transfer "
                         f"set {'lacks' if task.pair else 'has'} it")

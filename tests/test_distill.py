@@ -113,6 +113,8 @@ def test_transfer_set_round_trip_and_validation(tmp_path):
     validate(back, SST2)
     with pytest.raises(DfkdError, match="lacks column"):
         validate(back.remove_columns("teacher_logits"), SST2)
+    with pytest.raises(DfkdError, match=r"unexpected column\(s\) \['idx'\]"):
+        validate(back.add_column("idx", list(range(10))), SST2)
     with pytest.raises(DfkdError, match="needs text_pair"):
         validate(back, get_task("rte"))
     with pytest.raises(DfkdError, match="has 3 label"):
@@ -143,10 +145,13 @@ def test_label_resume_reuses_finished_shards(tmp_path, tiny_teacher_dir):
 
 
 class _StopAt(Callback):
-    def __init__(self, step):
-        self.step = step
+    """Records the steps it sees and raises KeyboardInterrupt at ``step`` (an interruption)."""
+
+    def __init__(self, step=None):
+        self.step, self.seen = step, []
 
     def on_step_end(self, trainer, step, examples, loss, parts):
+        self.seen.append(step)
         if step == self.step:
             raise KeyboardInterrupt
 
@@ -159,10 +164,11 @@ def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, t
 
     tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
     teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
-    ds = _labelled_toy(120)
-    train, val = ds.select(range(100)), ds.select(range(100, 120))
-    cfg = TrainingConfig(batch_size=10, max_steps=20, learning_rate=1e-3, max_length=16, checkpoint_every=5,
-                         eval_every=10, seed=0)
+    ds = _labelled_toy(220)
+    train, val = ds.select(range(200)), ds.select(range(200, 220))
+    # one epoch of 20 steps, validated only at its end: the output is the step-20 weights
+    cfg = TrainingConfig(batch_size=10, max_steps=20, learning_rate=1e-3, max_length=16, checkpoint_every=4,
+                         eval_every=0, seed=0)
     spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
             "intermediate_size": 64, "hidden_dropout_prob": 0.2}
 
@@ -173,9 +179,11 @@ def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, t
 
     run(tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "resumed", [_StopAt(12)])  # last checkpoint at step 10: steps 11-12 are redone
+        run(tmp_path / "resumed", [_StopAt(14)])  # last checkpoint at step 12, mid-epoch: steps 13-14 redone
     assert not (tmp_path / "resumed").exists() and (tmp_path / "resumed.partial" / "checkpoint").exists()
-    summary = run(tmp_path / "resumed")
+    second = _StopAt()
+    summary = run(tmp_path / "resumed", [second])
+    assert second.seen == list(range(13, 21))  # resumed, not restarted
     assert summary["steps"] == 20 and not (tmp_path / "resumed.partial").exists()
     a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "straight").state_dict()
     b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "resumed").state_dict()

@@ -1,0 +1,88 @@
+"""``compare`` end to end on tiny models, and the teacher-embedding initialisation of config students."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import toy_rows
+
+from dfkd.errors import DfkdError
+from dfkd.eval.compare import ARMS, CompareConfig, run_compare
+
+
+def _glue_sst2(folder, n_train=160, n_dev=40):
+    folder.mkdir(parents=True)
+    for name, n, seed in (("train.tsv", n_train, 0), ("dev.tsv", n_dev, 1)):
+        (folder / name).write_text("sentence\tlabel\n" + "".join(f"{t} \t{y}\n" for t, y in toy_rows(n, seed)))
+    return folder
+
+
+@pytest.mark.slow
+def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
+    data = _glue_sst2(tmp_path / "SST-2")
+    config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir),
+                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
+                                    "num_attention_heads": 2, "intermediate_size": 32},
+                           arms=["original"], seeds=2,
+                           training={"batch_size": 16, "max_steps": 6, "max_length": 16, "checkpoint_every": 0},
+                           val_size=16, latency=True, out=str(tmp_path / "run"))
+    result = run_compare(config)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    arm = saved["arms"]["original"]
+    assert [s["seed"] for s in arm["per_seed"]] == [0, 1] and len(arm["scores"]) == 2
+    mean = sum(arm["scores"]) / 2
+    assert arm["mean"] == pytest.approx(mean)
+    assert arm["std"] == pytest.approx(abs(arm["scores"][0] - arm["scores"][1]) / 2 ** 0.5)
+    assert arm["pct_of_teacher"] == pytest.approx(100 * mean / saved["teacher"]["main"])
+    assert arm["transfer_rows"] == 160 and arm["latency_ms_b1"] > 0 and arm["params"] > 0
+    assert set(arm["stages_s"]) >= {"generate_s", "label_s", "distill_s", "eval_s"}
+    assert (tmp_path / "run" / "chart.png").stat().st_size > 1000
+    assert "| original |" in result["table"] and result["table"] == (tmp_path / "run" / "results.md").read_text().strip()
+    # resuming a finished run recomputes nothing and gives the same scores
+    again = run_compare(config)
+    assert again["arms"]["original"]["scores"] == arm["scores"]
+
+
+def test_compare_rejects_unknown_arm_and_preset_keys(tmp_path):
+    with pytest.raises(DfkdError, match="unknown compare arm 'magic'; expected one of: original"):
+        run_compare(CompareConfig(arms=["magic"], out=str(tmp_path / "x")))
+    bad = tmp_path / "p.json"
+    bad.write_text('{"task": "sst2", "epochs": 3}')
+    with pytest.raises(DfkdError, match=r"unknown preset key\(s\) \['epochs'\]"):
+        CompareConfig.from_file(bad)
+    assert "original" in ARMS
+
+
+def test_presets_load():
+    from pathlib import Path
+
+    for p in sorted(Path(__file__).parents[1].joinpath("configs").glob("sst2-*.json")):
+        cfg = CompareConfig.from_file(p)
+        assert cfg.name == p.stem and all(a in ARMS for a in cfg.arms)
+
+
+def test_teacher_embedding_projection_preserves_geometry(tiny_teacher_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from dfkd.distill.students import build_student
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
+    h = teacher.config.hidden_size
+    same = build_student(teacher, {"type": "config", "hidden_size": h, "num_attention_heads": 2,
+                                   "embeddings_from_teacher": True})
+    t_w = teacher.bert.embeddings.word_embeddings.weight
+    s_w = same.bert.embeddings.word_embeddings.weight
+    # full-width PCA is a rotation of the centred embeddings: all pairwise distances are unchanged
+    torch.testing.assert_close(torch.cdist(s_w, s_w), torch.cdist(t_w, t_w), rtol=1e-4, atol=1e-4)
+    narrow = build_student(teacher, {"type": "config", "hidden_size": 8, "num_attention_heads": 2,
+                                     "embeddings_from_teacher": True})
+    n_w = narrow.bert.embeddings.word_embeddings.weight
+    assert n_w.shape == (teacher.config.vocab_size, 8)
+    # the kept directions carry the most variance: variance per dimension is non-increasing
+    var = n_w.var(0)
+    assert (var[:-1] >= var[1:] - 1e-6).all()
+    with pytest.raises(DfkdError, match="hidden_size <= the teacher's"):
+        build_student(teacher, {"type": "config", "hidden_size": 2 * h, "num_attention_heads": 2,
+                                "embeddings_from_teacher": True})
