@@ -22,6 +22,8 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import DfkdError
 from ..registry import Registry
 from .tasks import get_task, load_task
@@ -140,22 +142,22 @@ def run_compare(config: CompareConfig) -> dict:
     losses = DistillationConfig(**config.losses)
     data_dir = resolve(config.data_dir, build=False) if config.data_dir else None
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    teacher_stages: dict[str, float] = {}
-    teacher, tokenizer = _timed(teacher_stages, "load_s", load_teacher, config.teacher, spec.num_labels)
+    t = time.perf_counter()
+    teacher, tokenizer = load_teacher(config.teacher, spec.num_labels)
+    teacher_stages = {"load_s": round(time.perf_counter() - t, 1)}
     dev = load_task(spec, "dev", data_dir)
+    out.mkdir(parents=True, exist_ok=True)  # only once the teacher and the task are known to be good
 
     def teacher_eval():
+        t = time.perf_counter()
         row = evaluate_model(spec, teacher, tokenizer, dev, latency=config.latency,
                              folder=resolve(config.teacher, build=False), max_length=training.max_length)
-        row["logits"] = row["logits"].tolist()
-        return row
+        return {**row, "logits": row["logits"].tolist(), "eval_seconds": round(time.perf_counter() - t, 1)}
 
-    t_row = _timed(teacher_stages, "eval_s", _json_cache, out / "teacher_eval.json", teacher_eval)
-    import numpy as np
-
+    t_row = _json_cache(out / "teacher_eval.json", teacher_eval)
+    teacher_stages["eval_s"] = t_row.pop("eval_seconds")
     t_logits, t_main = np.asarray(t_row.pop("logits")), t_row["main"]
     results = {"name": config.name, "task": spec.name, "main_metric": spec.main_metric,
                "config": asdict(config), "teacher": {**t_row, "stages_s": teacher_stages}, "arms": {}}
@@ -188,20 +190,23 @@ def run_compare(config: CompareConfig) -> dict:
         seeds = []
         for seed in range(config.seeds):
             s_dir = arm_dir / f"seed-{seed}"
-            summary = _timed(stages, "distill_s", distill, ds, spec, config.teacher, config.student,
-                             s_dir / "student", replace(training, seed=seed), losses, config.val_size)
+            summary = distill(ds, spec, config.teacher, config.student, s_dir / "student",
+                              replace(training, seed=seed), losses, config.val_size)
+            stages["distill_s"] = round(stages.get("distill_s", 0.0) + summary["train_seconds"], 1)
 
             def student_eval(s_dir=s_dir, seed=seed):
                 from transformers import AutoModelForSequenceClassification
 
+                t = time.perf_counter()
                 model = AutoModelForSequenceClassification.from_pretrained(s_dir / "student")
                 row = evaluate_model(spec, model, tokenizer, dev, t_logits, t_main,
                                      latency=config.latency and seed == 0, folder=s_dir / "student",
                                      max_length=training.max_length)
                 row.pop("logits")
-                return row
+                return {**row, "eval_seconds": round(time.perf_counter() - t, 1)}
 
-            row = _timed(stages, "eval_s", _json_cache, s_dir / "eval.json", student_eval)
+            row = _json_cache(s_dir / "eval.json", student_eval)
+            stages["eval_s"] = round(stages.get("eval_s", 0.0) + row["eval_seconds"], 1)
             seeds.append({"seed": seed, **row, "train_seconds": summary["train_seconds"],
                           "steps": summary["steps"], "best_val_agreement": summary["best_val"]})
         mains = [s["main"] for s in seeds]

@@ -6,10 +6,11 @@ import json
 
 import pytest
 import torch
-from conftest import toy_rows
 
 from dfkd.errors import DfkdError
 from dfkd.eval.compare import ARMS, CompareConfig, run_compare
+
+from conftest import toy_rows
 
 
 def _glue_sst2(folder, n_train=160, n_dev=40):
