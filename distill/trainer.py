@@ -210,6 +210,10 @@ class Trainer:
             # a new data-loader iterator draws from torch's RNG; restore it after that draw (first batch)
             resume_rng = torch.load(ckpt / "torch_rng.pt")
         best_dir = self.work_dir / "best"
+        if (best_dir / "score.json").exists():  # a best model saved after the last checkpoint
+            saved = json.loads((best_dir / "score.json").read_text())
+            if saved["best"] > state["best"]:
+                state["best"], state["best_step"] = saved["best"], saved["best_step"]
 
         def evaluate(step: int) -> None:
             score = self.score(val)
@@ -218,6 +222,7 @@ class Trainer:
                 tmp = self.work_dir / "best.tmp"
                 shutil.rmtree(tmp, ignore_errors=True)
                 acc.unwrap_model(self.model).save_pretrained(tmp)
+                (tmp / "score.json").write_text(json.dumps({"best": score, "best_step": step}))
                 shutil.rmtree(best_dir, ignore_errors=True)
                 tmp.rename(best_dir)
             self._emit("on_evaluate", step, score, state["best"])
