@@ -93,8 +93,8 @@ def cmd_teacher(args) -> None:
 def cmd_mlm(args) -> None:
     from .distill.mlm import MLMConfig, train_mlm
 
-    config = MLMConfig(unfreeze_layers=args.unfreeze_layers, epochs=args.epochs, seed=args.seed,
-                       max_texts=args.max_texts)
+    config = MLMConfig(**{k: getattr(args, k) for k in ("unfreeze_layers", "epochs", "head_lr", "encoder_lr",
+                                                         "seed", "max_texts") if getattr(args, k) is not None})
     card = train_mlm(args.base, args.text, args.out, config)
     print(json.dumps({k: card[k] for k in ("top1", "top5", "wall_seconds")}, indent=2))
 
@@ -195,10 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default="minilm-l6")
     p.add_argument("--text", nargs="+", default=["ood/agnews.txt"], help="text files, one item per line")
     p.add_argument("--out", required=True)
-    p.add_argument("--unfreeze-layers", type=int, default=2, help="top encoder layers trained with the head")
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--unfreeze-layers", type=int, help="top encoder layers trained with the head (default: 3)")
+    p.add_argument("--epochs", type=float, help="default: 3")
+    p.add_argument("--head-lr", type=float, help="default: 3e-3")
+    p.add_argument("--encoder-lr", type=float, help="default: 2e-4")
     p.add_argument("--max-texts", type=int, help="use at most N lines")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int)
     p.set_defaults(func=cmd_mlm)
 
     p = sub.add_parser("assets", help="list the default assets, or build the missing models")

@@ -40,12 +40,12 @@ class MLMConfig:
         max_texts: use at most this many lines (after the held-out split).
     """
 
-    unfreeze_layers: int = 2
-    epochs: float = 1.0
+    unfreeze_layers: int = 3
+    epochs: float = 3.0
     batch_size: int = 32
     max_length: int = 64
-    head_lr: float = 1e-3
-    encoder_lr: float = 1e-4
+    head_lr: float = 3e-3
+    encoder_lr: float = 2e-4
     warmup_ratio: float = 0.05
     mlm_probability: float = 0.15
     held_out: int = 1000

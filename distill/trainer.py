@@ -30,6 +30,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from ..errors import DfkdError
 from ..eval.metrics import agreement, compute_metrics, predictions
 from ..eval.tasks import TaskSpec
 from .data import encode, loader, model_inputs
@@ -187,8 +188,17 @@ class Trainer:
             ``config``. When ``out_dir`` already holds a finished run, returns its saved summary.
         """
         summary_file = self.out_dir / "dfkd_training.json"
+        settings = {"config": asdict(self.config), "losses": asdict(self.losses)}
         if summary_file.exists():
-            return json.loads(summary_file.read_text())
+            done = json.loads(summary_file.read_text())
+            if {"config": done["config"], "losses": done["losses"]} != settings:
+                raise DfkdError(f"{self.out_dir} holds a finished run with other settings; expected the same "
+                                "settings to resume, or a new output folder")
+            return done
+        loop_file = self.work_dir / "checkpoint" / "loop.json"
+        if loop_file.exists() and json.loads(loop_file.read_text()).get("settings", settings) != settings:
+            raise DfkdError(f"{self.work_dir} holds an interrupted run with other settings; expected the same "
+                            "settings to resume, or delete that folder")
         cfg, acc = self.config, self.accelerator
         set_seed(cfg.seed)
         train = encode(train, self.tokenizer, cfg.max_length)
@@ -201,7 +211,7 @@ class Trainer:
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
         self.model, optimizer, dl, scheduler = acc.prepare(self.model, optimizer, dl, scheduler)
 
-        state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0}
+        state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0, "settings": settings}
         ckpt = self.work_dir / "checkpoint"
         resume_rng = None
         if (ckpt / "loop.json").exists():

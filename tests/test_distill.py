@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -185,6 +186,9 @@ def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, t
     summary = run(tmp_path / "resumed", [second])
     assert second.seen == list(range(13, 21))  # resumed, not restarted
     assert summary["steps"] == 20 and not (tmp_path / "resumed.partial").exists()
+    cfg = replace(cfg, learning_rate=2e-3)  # same folder, other settings: refuse rather than reuse
+    with pytest.raises(DfkdError, match="holds a finished run with other settings"):
+        run(tmp_path / "straight")
     a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "straight").state_dict()
     b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "resumed").state_dict()
     for k in a:
