@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", nargs="+", default=["ood/agnews.txt"], help="text files, one item per line")
     p.add_argument("--out", required=True)
     p.add_argument("--unfreeze-layers", type=int, help="top encoder layers trained with the head (default: 3)")
-    p.add_argument("--epochs", type=float, help="default: 3")
+    p.add_argument("--epochs", type=float, help="default: 2")
     p.add_argument("--head-lr", type=float, help="default: 3e-3")
     p.add_argument("--encoder-lr", type=float, help="default: 2e-4")
     p.add_argument("--max-texts", type=int, help="use at most N lines")

@@ -41,7 +41,7 @@ class MLMConfig:
     """
 
     unfreeze_layers: int = 3
-    epochs: float = 3.0
+    epochs: float = 2.0
     batch_size: int = 32
     max_length: int = 64
     head_lr: float = 3e-3
