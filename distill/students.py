@@ -63,7 +63,7 @@ def from_config(teacher, num_hidden_layers: int = 4, hidden_size: int = 256, num
 def project_teacher_embeddings(teacher, student) -> None:
     """Copy the teacher's embeddings into the student through a PCA projection ``P`` ``(H_t, H_s)``.
 
-    ``P`` holds the top ``H_s`` right singular vectors of the centred teacher word-embedding matrix;
+    ``P`` holds the top ``H_s`` principal directions of the centred teacher word-embedding matrix;
     every embedding table ``E_t`` ``(n, H_t)`` becomes ``(E_t - mean) @ P`` (word) or ``E_t @ P`` (positions,
     token types). The embedding LayerNorm keeps its default init.
     """
@@ -73,10 +73,11 @@ def project_teacher_embeddings(teacher, student) -> None:
     h_s = s_emb.word_embeddings.weight.shape[1]
     if h_s > words.shape[1]:
         raise DfkdError(f"embeddings_from_teacher needs hidden_size <= the teacher's ({words.shape[1]}), got {h_s}")
-    mean = words.mean(0, keepdim=True)
-    _, _, v = torch.linalg.svd(words - mean, full_matrices=False)
-    proj = v[:h_s].T
-    s_emb.word_embeddings.weight.copy_((words - mean) @ proj)
+    centred = words - words.mean(0, keepdim=True)
+    # principal directions = eigenvectors of the (H_t, H_t) scatter matrix, largest eigenvalue first
+    _, vectors = torch.linalg.eigh(centred.T @ centred)
+    proj = vectors.flip(-1)[:, :h_s]
+    s_emb.word_embeddings.weight.copy_(centred @ proj)
     for name in ("position_embeddings", "token_type_embeddings"):
         t, s = getattr(t_emb, name, None), getattr(s_emb, name, None)
         if t is not None and s is not None and t.weight.shape[0] == s.weight.shape[0]:
