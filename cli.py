@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -126,6 +127,7 @@ def cmd_generate(args) -> None:
         ds = label_dataset(ds, model, tokenizer, Path(args.out + ".labelling"))
         card["teacher"] = args.teacher
     save_transfer_set(ds, args.out, card)
+    shutil.rmtree(args.out + ".labelling", ignore_errors=True)
     print(f"wrote {len(ds)} rows to {args.out}")
 
 

@@ -9,6 +9,8 @@ import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
 
+from ..errors import DfkdError
+
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -25,6 +27,22 @@ def encode(ds: Dataset, tokenizer, max_length: int, desc: str = "tokenising") ->
                          max_length=max_length)
 
     return ds.map(tok, batched=True, batch_size=1000, desc=desc)
+
+
+def held_out_split(ds, val_size: int | float, seed: int):
+    """Split a dataset into (train, validation slice): ``val_size`` rows (or fraction), seeded shuffle.
+
+    The slice is capped at 10% of the rows so a small dataset keeps most of its rows for training.
+
+    Raises:
+        DfkdError: the slice would leave no training rows.
+    """
+    n_val = int(round(val_size * len(ds))) if isinstance(val_size, float) and val_size < 1 else int(val_size)
+    n_val = max(1, min(n_val, len(ds) // 10)) if len(ds) > 1 else 0
+    if n_val == 0:
+        raise DfkdError(f"need at least 2 examples to hold out a validation slice, got {len(ds)}")
+    parts = ds.train_test_split(test_size=n_val, seed=seed, shuffle=True)
+    return parts["train"], parts["test"]
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):

@@ -11,8 +11,8 @@ from pathlib import Path
 from datasets import Dataset
 
 from ..eval.tasks import TaskSpec, get_task
+from .data import held_out_split
 from .losses import DistillationConfig
-from .teacher import held_out_split
 from .trainer import Trainer, TrainingConfig
 from .transfer import load_transfer_set, validate
 

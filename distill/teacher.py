@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import DfkdError
 from ..eval.tasks import TaskSpec, get_task, load_task
+from .data import held_out_split
 from .losses import DistillationConfig
 from .trainer import TrainingConfig
 
@@ -45,22 +46,6 @@ def resolve_base(base: str) -> str:
     from ..assets import resolve
 
     return str(resolve(base))
-
-
-def held_out_split(ds, val_size: int | float, seed: int):
-    """Split a dataset into (train, validation slice): ``val_size`` rows (or fraction), seeded shuffle.
-
-    The slice is capped at 10% of the rows so a small dataset keeps most of its rows for training.
-
-    Raises:
-        DfkdError: the slice would leave no training rows.
-    """
-    n_val = int(round(val_size * len(ds))) if isinstance(val_size, float) and val_size < 1 else int(val_size)
-    n_val = max(1, min(n_val, len(ds) // 10)) if len(ds) > 1 else 0
-    if n_val == 0:
-        raise DfkdError(f"need at least 2 examples to hold out a validation slice, got {len(ds)}")
-    parts = ds.train_test_split(test_size=n_val, seed=seed, shuffle=True)
-    return parts["train"], parts["test"]
 
 
 def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: str | Path | None = None,
