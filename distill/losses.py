@@ -117,10 +117,6 @@ class DistillationConfig:
             raise DfkdError("the loss recipe is empty; set kd_weight, mse_weight or ce_weight above 0")
         return LossRecipe(terms)
 
-    @property
-    def needs_teacher_logits(self) -> bool:
-        return bool(self.kd_weight or self.mse_weight or self.extra)
-
 
 class LossRecipe:
     """A weighted sum of loss terms: ``Σ_i w_i · L_i(student, teacher, batch)``.
