@@ -131,6 +131,35 @@ def cmd_generate(args) -> None:
     print(f"wrote {len(ds)} rows to {args.out}")
 
 
+#: ``dfkd augment`` flags passed to the augmentation method when given (dest name = setting name).
+AUGMENT_SETTINGS = {"num_aug": int, "replace_prob": float, "top_k": int, "mlm": str, "word_vectors": str,
+                    "mlm_context": str, "max_vectors": int, "mlm_batch_size": int,
+                    "p_mask": float, "p_pos": float, "p_ng": float, "max_ngram": int}
+
+
+def cmd_augment(args) -> None:
+    from .distill.transfer import build_transfer_set, save_transfer_set
+
+    spec, data_dir = _task(args)
+    settings = {k: getattr(args, k) for k in AUGMENT_SETTINGS if getattr(args, k) is not None}
+    out = Path(args.out)
+    work = out.with_name(out.name + ".partial")
+    ds, card = build_transfer_set("augment", spec, data_dir, seed=args.seed, work_dir=work, split=args.split,
+                                  limit=args.limit, method=args.method, batch_size=args.batch_size,
+                                  num_proc=args.num_proc, **settings)
+    if args.teacher:
+        from .distill.label import label_dataset, load_teacher
+
+        model, tokenizer = load_teacher(args.teacher, spec.num_labels)
+        ds = label_dataset(ds, model, tokenizer, work / "labelling")
+        card["teacher"] = args.teacher
+    save_transfer_set(ds, out, card)
+    shutil.rmtree(work, ignore_errors=True)
+    from collections import Counter
+
+    print(f"wrote {len(ds)} rows to {out}: {dict(Counter(ds['source']))}")
+
+
 def cmd_label(args) -> None:
     from .distill.label import label_transfer_set
 
@@ -218,6 +247,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", help="also label it with this teacher")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("augment", help="augment a task's rows into a transfer set (TinyBERT or Tang et al.; "
+                       "resumable)")
+    _task_flags(p)
+    p.add_argument("--split", default="train")
+    p.add_argument("--method", default="tinybert", help="tinybert (Jiao et al. 2020) or tang (Tang et al. 2019)")
+    p.add_argument("--limit", type=int, help="augment a seeded sample of N rows")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--teacher", help="also label the rows with this teacher")
+    p.add_argument("--batch-size", type=int, default=64, help="rows per Dataset.map batch (output does not "
+                   "depend on it)")
+    p.add_argument("--num-proc", type=int, help="Dataset.map processes (output does not depend on it)")
+    g = p.add_argument_group("method settings (defaults: the papers' values)")
+    g.add_argument("--num-aug", type=int, help="distinct variants per text (default 20)")
+    g.add_argument("--replace-prob", type=float, help="tinybert: word replacement probability (0.4)")
+    g.add_argument("--top-k", type=int, help="tinybert: MLM predictions / vector neighbours per word (15)")
+    g.add_argument("--mlm", help="tinybert: masked LM folder, asset name or hub id (models/mlm-minilm-l6)")
+    g.add_argument("--word-vectors", help="tinybert: glove-6b-50d, a GloVe/word2vec text or .bin file, or a gensim "
+                   "KeyedVectors file (glove-6b-50d)")
+    g.add_argument("--mlm-context", choices=["pair", "single"], help="tinybert: MLM input (pair)")
+    g.add_argument("--max-vectors", type=int, help="tinybert: keep the first N word vectors (100000)")
+    g.add_argument("--mlm-batch-size", type=int, help="tinybert: masked copies per MLM forward (128)")
+    g.add_argument("--p-mask", type=float, help="tang: masking probability (0.1)")
+    g.add_argument("--p-pos", type=float, help="tang: POS-guided replacement probability (0.1)")
+    g.add_argument("--p-ng", type=float, help="tang: n-gram sampling probability (0.25)")
+    g.add_argument("--max-ngram", type=int, help="tang: longest sampled n-gram (5)")
+    p.set_defaults(func=cmd_augment)
 
     p = sub.add_parser("label", help="write teacher_logits into a transfer set (resumable)")
     p.add_argument("transfer_set")

@@ -1,1 +1,79 @@
-"""Data-augmentation generators (TinyBERT word replacement, Tang et al.'s rules)."""
+"""Data-augmentation generators: TinyBERT word replacement and Tang et al.'s rules.
+
+``build_augmenter(method, **settings)`` makes a registered :class:`Augmenter`; the transfer-set
+generator ``augment`` (registered in :data:`dfkd.distill.transfer.GENERATORS`) keeps a task's rows and
+adds their variants, so ``dfkd augment``, ``dfkd generate --generator augment`` and the ``augment`` arm
+of ``dfkd compare`` all run the same code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+from datasets import Dataset
+
+from ..distill.transfer import GENERATORS
+from ..errors import DfkdError
+from ..eval.tasks import TaskSpec, get_task
+from . import tang, tinybert  # noqa: F401 - registers the methods
+from .base import AUGMENTERS, Augmenter, augment_dataset, draw_variants
+from .vectors import WordVectors
+
+__all__ = ["AUGMENTERS", "Augmenter", "WordVectors", "augment_dataset", "build_augmenter", "draw_variants"]
+
+
+def build_augmenter(method: str, **settings) -> Augmenter:
+    """An augmenter from :data:`AUGMENTERS` by name.
+
+    Raises:
+        DfkdError: unknown method, or a setting the method does not take (the message lists those it does).
+    """
+    cls = AUGMENTERS.get(method)
+    params = inspect.signature(cls.__init__).parameters
+    if unknown := sorted(set(settings) - set(params)):
+        known = sorted(p for p in params if p != "self")
+        raise DfkdError(f"augmentation method {method!r} has no setting(s) {unknown}; expected some of {known}")
+    return cls(**settings)
+
+
+@GENERATORS.register("augment")
+def augment_generator(task: str | TaskSpec, data_dir=None, seed: int = 0, split: str = "train",
+                      limit: int | None = None, method: str = "tinybert", work_dir: str | Path | None = None,
+                      batch_size: int = 64, num_proc: int | None = None, **settings) -> tuple[Dataset, dict]:
+    """The task's ``split`` rows (``source=original``) plus ``num_aug`` variants of each (``source=augment``).
+
+    Args:
+        limit: augment a seeded sample of this many rows (the "little data" setting).
+        method: a name in :data:`AUGMENTERS`; ``settings`` go to it (e.g. ``num_aug``, ``mlm``).
+        work_dir: keep finished shards here so an interrupted run resumes.
+
+    Returns:
+        The rows and ``{"augmenter": <its full settings>}`` for the provenance card.
+    """
+    spec = get_task(task)
+    rows = GENERATORS.get("original")(spec, data_dir=data_dir, seed=seed, split=split, limit=limit)
+    augmenter = build_augmenter(method, seed=seed, **settings)
+    if work_dir is not None:
+        work_dir = Path(work_dir)
+        _claim(work_dir, {"task": spec.name, "split": split, "limit": limit, "rows": len(rows),
+                          "data_dir": str(data_dir) if data_dir else None, **augmenter.settings()})
+    ds = augment_dataset(rows, augmenter, regression=spec.num_labels == 1, work_dir=work_dir,
+                         batch_size=batch_size, num_proc=num_proc)
+    return ds, {"augmenter": augmenter.settings()}
+
+
+def _claim(work_dir: Path, request: dict) -> None:
+    """Record what ``work_dir``'s shards are made of; refuse to mix them with shards of other settings."""
+    request = json.loads(json.dumps(request, default=str))
+    f = work_dir / "request.json"
+    if f.is_file():
+        old = json.loads(f.read_text())
+        if old != request:
+            diff = sorted(k for k in old.keys() | request.keys() if old.get(k) != request.get(k))
+            raise DfkdError(f"{work_dir} holds an interrupted augmentation with other settings ({', '.join(diff)}); "
+                            "expected the same settings to resume, or remove that folder to start over")
+        return
+    work_dir.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(request, indent=2))

@@ -11,9 +11,10 @@ It is saved with ``save_to_disk`` next to a JSON provenance card (``dfkd_card.js
 settings, seed, teacher, row counts per source, dfkd version). Saving writes a temporary folder and
 renames it, so a failed run leaves no partial transfer set.
 
-A *generator* is a function ``generate(task, data_dir, seed, **settings) -> Dataset`` (rows without
-``teacher_logits``) registered in :data:`GENERATORS` by name; ``compare`` and the distiller never
-special-case one.
+A *generator* is a function ``generate(task, data_dir, seed, work_dir, **settings) -> Dataset`` (rows
+without ``teacher_logits``) registered in :data:`GENERATORS` by name; ``compare`` and the distiller never
+special-case one. Generators living in other packages (``dfkd.augment``, ...) register themselves when
+imported; :func:`load_generators` imports them.
 """
 
 from __future__ import annotations
@@ -110,11 +111,34 @@ def load_transfer_set(path: str | Path) -> tuple[Dataset, dict]:
     return load_from_disk(str(path)), json.loads((path / CARD).read_text())
 
 
+#: Packages whose import registers more generators (imported on first use, to avoid import cycles).
+PLUGINS = ("dfkd.augment",)
+
+
+def load_generators() -> Registry[Callable[..., Dataset]]:
+    """:data:`GENERATORS` with every built-in generator registered."""
+    import importlib
+
+    for name in PLUGINS:
+        importlib.import_module(name)
+    return GENERATORS
+
+
 def build_transfer_set(generator: str, task: str | TaskSpec, data_dir=None, seed: int = 0,
-                       **settings) -> tuple[Dataset, dict]:
-    """Run a registered generator and return its rows with a provenance card (unlabelled)."""
+                       work_dir: str | Path | None = None, **settings) -> tuple[Dataset, dict]:
+    """Run a registered generator and return its rows with a provenance card (unlabelled).
+
+    Args:
+        work_dir: where a long generator keeps finished parts so a re-run resumes (generators that finish
+            quickly ignore it).
+        settings: the generator's own settings, recorded in the card.
+
+    A generator returns a :class:`Dataset`, or ``(Dataset, dict)`` whose dict is added to the card (e.g.
+    the resolved settings of its model).
+    """
     spec = get_task(task)
-    ds = GENERATORS.get(generator)(spec, data_dir=data_dir, seed=seed, **settings)
+    result = load_generators().get(generator)(spec, data_dir=data_dir, seed=seed, work_dir=work_dir, **settings)
+    ds, extra = result if isinstance(result, tuple) else (result, {})
     card = {"generator": generator, "settings": settings, "seed": seed, "task": spec.name,
-            "num_labels": spec.num_labels, "data_dir": str(data_dir) if data_dir else None}
+            "num_labels": spec.num_labels, "data_dir": str(data_dir) if data_dir else None, **extra}
     return ds, card

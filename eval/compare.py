@@ -46,6 +46,8 @@ class Arm:
 ARMS: Registry[Arm] = Registry("compare arm")
 ARMS.register("original", Arm("original", (("original", {}),),
                               "data-driven KD: the task's train texts, relabelled by the teacher"))
+ARMS.register("augment", Arm("augment", (("augment", {"method": "tinybert"}),),
+                             "augmented KD: the train texts plus TinyBERT variants of each, relabelled by the teacher"))
 
 
 @dataclass
@@ -171,10 +173,10 @@ def run_compare(config: CompareConfig) -> dict:
             stages.update(card.get("stages_s", {}))
         else:
             parts, cards = [], []
-            for gen, settings in arm.generators:
+            for i, (gen, settings) in enumerate(arm.generators):
                 settings = {**settings, **config.arm_settings.get(arm.name, {})}
                 ds_part, card_part = _timed(stages, "generate_s", build_transfer_set, gen, spec, data_dir, 0,
-                                            **settings)
+                                            work_dir=arm_dir / f"generating-{i}", **settings)
                 parts.append(ds_part)
                 cards.append(card_part)
             from datasets import concatenate_datasets
@@ -185,7 +187,8 @@ def run_compare(config: CompareConfig) -> dict:
             card = {"arm": arm.name, "generators": cards, "teacher": config.teacher, "task": spec.name,
                     "num_labels": spec.num_labels, "seed": 0, "stages_s": dict(stages)}
             save_transfer_set(ds, ts_dir, card)
-            shutil.rmtree(arm_dir / "labelling", ignore_errors=True)
+            for tmp in (arm_dir / "labelling", *arm_dir.glob("generating-*")):
+                shutil.rmtree(tmp, ignore_errors=True)
 
         seeds = []
         for seed in range(config.seeds):
