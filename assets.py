@@ -144,4 +144,4 @@ ASSETS.register("models/teacher-minilm-l6-sst2", Asset(
     _build_teacher, "the default SST-2 teacher is not shipped; fine-tuning it takes about 30 minutes on 2 CPU cores"))
 ASSETS.register("models/mlm-minilm-l6", Asset(
     "models/mlm-minilm-l6", "masked LM with the teacher's vocabulary: MiniLM-L6 + a fitted BERT MLM head",
-    _build_mlm, "the default masked LM is not shipped; fitting its head takes about 20 minutes on 2 CPU cores"))
+    _build_mlm, "the default masked LM is not shipped; fitting it takes about 35 minutes on 2 CPU cores"))

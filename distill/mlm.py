@@ -40,8 +40,8 @@ class MLMConfig:
         max_texts: use at most this many lines (after the held-out split).
     """
 
-    unfreeze_layers: int = 3
-    epochs: float = 2.0
+    unfreeze_layers: int = 6
+    epochs: float = 2.5
     batch_size: int = 32
     max_length: int = 64
     head_lr: float = 3e-3

@@ -292,3 +292,18 @@ def test_cli_augment_writes_a_transfer_set_with_card(tmp_path, tiny_mlm_dir, key
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has no setting(s) ['p_mask']" in err[0]
     assert not (tmp_path / "bad").exists()
+
+
+def test_default_tagger_gives_penn_tags_and_natural_text():
+    from dfkd.augment.tang import _join, default_tagger
+
+    tagger = default_tagger()  # NLTK's if its data is installed, else spaCy's (the pos extra)
+    (tagged,) = tagger(["The film wasn't good."])
+    assert [(w, t) for w, t, _ in tagged] == [("The", "DT"), ("film", "NN"), ("was", "VBD"), ("n't", "RB"),
+                                              ("good", "JJ"), (".", ".")]
+    assert _join([(w, ws) for w, _, ws in tagged]) == "The film wasn't good."
+    aug = TangAugmenter(num_aug=5, tagger=tagger)
+    texts = ["The film wasn't good.", "A dull, boring plot.", "Great acting and a lovely story."]
+    aug.fit(texts)
+    variants = aug.augment(texts, [(i, 0) for i in range(3)])
+    assert all(len(vs) == 5 and len(set(vs)) == 5 and t not in vs for t, vs in zip(texts, variants))
