@@ -160,6 +160,35 @@ def cmd_augment(args) -> None:
     print(f"wrote {len(ds)} rows to {out}: {dict(Counter(ds['source']))}")
 
 
+def cmd_ood(args) -> None:
+    from collections import Counter
+
+    from .distill.transfer import build_transfer_set, save_transfer_set
+
+    spec, _ = _task(args)
+    settings = {k: getattr(args, k) for k in ("size", "multiple", "min_words", "max_words", "pool_factor")
+                if getattr(args, k) is not None}
+    if args.pair_mix:
+        try:
+            settings["pair_mix"] = {k: float(v) for k, v in (kv.split("=") for kv in args.pair_mix.split(","))}
+        except ValueError:
+            raise DfkdError(f"--pair-mix {args.pair_mix!r}: expected kind=weight pairs such as "
+                            "adjacent=0.4,random=0.3,perturbed=0.3") from None
+    ds, card = build_transfer_set("ood", spec, None, seed=args.seed, sources=args.source,
+                                  teacher=args.select_teacher, **settings)
+    out = Path(args.out)
+    if args.teacher:
+        from .distill.label import label_dataset, load_teacher
+
+        model, tokenizer = load_teacher(args.teacher, spec.num_labels)
+        ds = label_dataset(ds, model, tokenizer, out.with_name(out.name + ".labelling"))
+        card["teacher"] = args.teacher
+    save_transfer_set(ds, out, card)
+    shutil.rmtree(out.with_name(out.name + ".labelling"), ignore_errors=True)
+    print(f"wrote {len(ds)} rows to {out}: {dict(Counter(ds['source']))} "
+          f"(of {card['ood']['available_sentences']} usable sentences)")
+
+
 def cmd_label(args) -> None:
     from .distill.label import label_transfer_set
 
@@ -275,6 +304,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--p-ng", type=float, help="tang: n-gram sampling probability (0.25)")
     g.add_argument("--max-ngram", type=int, help="tang: longest sampled n-gram (5)")
     p.set_defaults(func=cmd_augment)
+
+    p = sub.add_parser("ood", help="out-of-domain transfer set: general text shaped like the task's inputs, "
+                       "no task data")
+    _task_flags(p)
+    p.add_argument("--source", nargs="+", default=["ood/agnews.txt"], help="text files, folders of *.txt, or "
+                   "hub:<dataset>[/<config>] (default: ood/agnews.txt)")
+    p.add_argument("--size", type=int, help="rows (default: --multiple x the task's published train size)")
+    p.add_argument("--multiple", type=float, help="default: 2")
+    p.add_argument("--min-words", type=int, help="default: the task's typical range")
+    p.add_argument("--max-words", type=int)
+    p.add_argument("--pair-mix", help="pair tasks: e.g. adjacent=0.4,random=0.3,perturbed=0.3 (the default)")
+    p.add_argument("--select-teacher", help="teacher-guided selection: class-balanced, most uncertain first")
+    p.add_argument("--pool-factor", type=float, help="candidates per kept row for --select-teacher (default: 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--teacher", help="also label the rows with this teacher")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_ood)
 
     p = sub.add_parser("label", help="write teacher_logits into a transfer set (resumable)")
     p.add_argument("transfer_set")

@@ -112,7 +112,7 @@ def load_transfer_set(path: str | Path) -> tuple[Dataset, dict]:
 
 
 #: Packages whose import registers more generators (imported on first use, to avoid import cycles).
-PLUGINS = ("dfkd.augment",)
+PLUGINS = ("dfkd.augment", "dfkd.zeroshot")
 
 
 def load_generators() -> Registry[Callable[..., Dataset]]:

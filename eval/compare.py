@@ -48,6 +48,8 @@ ARMS.register("original", Arm("original", (("original", {}),),
                               "data-driven KD: the task's train texts, relabelled by the teacher"))
 ARMS.register("augment", Arm("augment", (("augment", {"method": "tinybert"}),),
                              "augmented KD: the train texts plus TinyBERT variants of each, relabelled by the teacher"))
+ARMS.register("ood", Arm("ood", (("ood", {"sources": ["ood/agnews.txt"]}),),
+                         "zero-shot KD: out-of-domain sentences (ood/agnews.txt) labelled by the teacher, no task data"))
 
 
 @dataclass

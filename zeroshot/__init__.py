@@ -1,1 +1,69 @@
-"""Generators that need no task data (out-of-domain sampling, adversarial pseudo-text)."""
+"""Generators that need no task data: out-of-domain sampling (and, to come, adversarial pseudo-text).
+
+The ``ood`` generator is registered in :data:`dfkd.distill.transfer.GENERATORS`; ``dfkd ood`` and the
+``ood`` arm of ``dfkd compare`` run it. See :mod:`dfkd.zeroshot.ood` for the rules.
+"""
+
+from __future__ import annotations
+
+from datasets import Dataset
+
+from ..distill.transfer import GENERATORS
+from ..errors import DfkdError
+from ..eval.tasks import TaskSpec, get_task
+from .ood import GLUE_TRAIN_SIZES, PAIR_MIX, TYPICAL_WORDS, candidate_documents, ood_rows, select_by_teacher
+
+__all__ = ["ood_generator"]
+
+
+@GENERATORS.register("ood")
+def ood_generator(task: str | TaskSpec, data_dir=None, seed: int = 0, work_dir=None,
+                  sources: tuple[str, ...] | list[str] = ("ood/agnews.txt",), size: int | None = None,
+                  multiple: float = 2.0, min_words: int | None = None, max_words: int | None = None,
+                  pair_mix: dict[str, float] | None = None, teacher: str | None = None,
+                  pool_factor: float = 3.0) -> tuple[Dataset, dict]:
+    """Out-of-domain rows for ``task`` (``source=ood``, no label); the task's own data is never read.
+
+    Args:
+        data_dir / work_dir: accepted for the generator interface and ignored (no task data is read; the
+            job is fast).
+        sources: text files, folders or ``hub:<dataset>[/<config>]``.
+        size: rows wanted; default ``multiple`` x the task's published train size.
+        min_words / max_words: length range; default the task's typical range (:data:`TYPICAL_WORDS`).
+        pair_mix: pair tasks: proportions of ``adjacent``, ``random``, ``perturbed`` pairs.
+        teacher: if given, keep ``size`` of ``pool_factor * size`` candidates, class-balanced by the teacher's
+            prediction, most uncertain first (:func:`select_by_teacher`).
+
+    Returns:
+        The rows and ``{"ood": {...}}`` for the card (length range, target and actual rows, selection).
+
+    Raises:
+        DfkdError: no size for a task without a published train size; no usable sentences.
+    """
+    spec = get_task(task)
+    lo, hi = TYPICAL_WORDS.get(spec.name, (3, 40))
+    lo, hi = min_words or lo, max_words or hi
+    if size is None:
+        if spec.name not in GLUE_TRAIN_SIZES:
+            raise DfkdError(f"task {spec.name!r} has no published train size; expected size=<rows> for the "
+                            "out-of-domain set")
+        size = int(round(multiple * GLUE_TRAIN_SIZES[spec.name]))
+    docs = candidate_documents(list(sources), lo, hi)
+    available = sum(map(len, docs))
+    if available < 2:
+        raise DfkdError(f"only {available} usable sentence(s) of {lo}-{hi} words in {list(sources)}; expected "
+                        "more general text")
+    pool = int(round(size * pool_factor)) if teacher else size
+    ds = ood_rows(spec.pair, docs, pool, seed, pair_mix)
+    info = {"sources": list(sources), "words": [lo, hi], "available_sentences": available, "target_rows": size,
+            "pair_mix": (pair_mix or PAIR_MIX) if spec.pair else None, "selection": None}
+    if teacher:
+        from ..distill.label import load_teacher, predict_logits
+
+        model, tokenizer = load_teacher(teacher, spec.num_labels)
+        logits = predict_logits(model, tokenizer, ds, progress="teacher-guided selection")
+        ds = ds.select(select_by_teacher(logits, size))
+        info["selection"] = {"teacher": teacher, "pool_rows": pool,
+                             "rule": "class-balanced by teacher argmax, highest entropy first"}
+    info["rows"] = len(ds)
+    return ds, {"ood": info}

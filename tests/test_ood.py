@@ -1,0 +1,121 @@
+"""Out-of-domain sampling: cleaning, deduplication, length matching, pair mix, teacher-guided selection."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from dfkd.errors import DfkdError
+from dfkd.zeroshot import ood_generator
+from dfkd.zeroshot.ood import candidate_documents, clean_sentence, perturb, sample_pairs, select_by_teacher
+
+NEWS = [
+    "Stocks rose on Monday after the central bank held rates. Traders said the move was expected by most.",
+    "stocks rose on Monday after the central bank held rates.",  # duplicate, other case
+    "<p>Click here</p> for the best deals on new phones today",
+    "Visit http://example.com to read more about the storm damage",
+    "= = Early life = =",
+    "The new phone ships next month with a larger screen. Reviewers praised its battery life.",
+    "Short one.",
+    "1234 5678 9012 3456 7890 !!!! ???? 1234",
+    "The team won the final match in extra time. Fans celebrated in the streets all night long.",
+    "Oil prices fell sharply as supply worries eased in Asian markets. Analysts expect further declines.",
+]
+
+
+@pytest.fixture()
+def news_file(tmp_path):
+    p = tmp_path / "news.txt"
+    p.write_text("\n".join(NEWS) + "\n")
+    return p
+
+
+def test_clean_sentence_rules():
+    assert clean_sentence("  The  cat sat   on the mat . ", 3, 10) == "The cat sat on the mat ."
+    assert clean_sentence("the 1 @-@ 2 win was a well @-@ known upset", 3, 20) == "the 1-2 win was a well-known upset"
+    assert clean_sentence("<b>bold</b> words in a sentence here", 3, 20) is None
+    assert clean_sentence("see https://x.org for the full story now", 3, 20) is None
+    assert clean_sentence(" = = History = = ", 1, 20) is None
+    assert clean_sentence("12 34 56 78 90 12 34 56", 3, 20) is None  # under 70% letters
+    assert clean_sentence("two words", 3, 20) is None and clean_sentence("a b c d e", 1, 4) is None
+
+
+def test_documents_split_clean_and_deduplicate(news_file, tmp_path):
+    docs = candidate_documents([str(news_file)], 4, 40)
+    flat = [s for d in docs for s in d]
+    assert flat[:2] == ["Stocks rose on Monday after the central bank held rates.",
+                        "Traders said the move was expected by most."]
+    assert len(flat) == len({s.lower() for s in flat}) == 8  # 4 two-sentence lines; dup, markup, junk, short gone
+    assert not any("http" in s or "<p>" in s or "=" in s for s in flat)
+    folder = tmp_path / "corpus"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.txt").write_text(NEWS[5] + "\n")
+    (folder / "b.txt").write_text(NEWS[8] + "\n")
+    assert sum(map(len, candidate_documents([str(folder)], 4, 40))) == 4
+    with pytest.raises(DfkdError, match="missing out-of-domain text"):
+        candidate_documents([str(tmp_path / "nope.txt")], 4, 40)
+
+
+def test_pair_mix_counts_and_kinds():
+    docs = [[f"doc {d} sentence {i} has several words" for i in range(5)] for d in range(40)]
+    rng = random.Random(0)
+    rows = sample_pairs(docs, 100, {"adjacent": 0.4, "random": 0.3, "perturbed": 0.3}, rng)
+    kinds = [k for _, _, k in rows]
+    assert (kinds.count("adjacent"), kinds.count("random"), kinds.count("perturbed")) == (40, 30, 30)
+    for a, b, k in rows:
+        da, ia = int(a.split()[1]), int(a.split()[3])
+        if k == "adjacent":
+            assert b == f"doc {da} sentence {ia + 1} has several words"
+        elif k == "perturbed":
+            assert set(b.split()) <= set(a.split()) and b != a
+        else:
+            assert a != b
+
+
+def test_perturb_drops_and_swaps():
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(200)]
+    out = perturb(" ".join(words), rng).split()
+    assert 0.75 * 200 < len(out) < 0.95 * 200  # 15% dropped, sd ~ 5 words
+    assert sorted(out, key=lambda w: int(w[1:])) != out  # one adjacent swap
+
+
+def test_select_by_teacher_is_class_balanced_and_prefers_uncertain_rows():
+    logits = np.array([[4.0, 0.0], [0.1, 0.0], [2.0, 0.0], [3.0, 0.0], [0.0, 0.2], [0.0, 5.0]], np.float32)
+    # predicted classes: 0,0,0,0,1,1; entropy order within class 0: row1 > row2 > row3 > row0; class 1: row4 > row5
+    assert select_by_teacher(logits, 4).tolist() == [1, 2, 4, 5]
+    assert select_by_teacher(logits, 2).tolist() == [1, 4]
+    # a class short of rows is filled from the rest, most uncertain first
+    skew = np.array([[0.0, 9.0], [0.5, 0.0], [1.0, 0.0], [3.0, 0.0]], np.float32)
+    assert select_by_teacher(skew, 3).tolist() == [0, 1, 2]
+
+
+def test_generator_reads_no_task_data(news_file, monkeypatch):
+    import dfkd.eval.tasks as tasks
+
+    monkeypatch.setattr(tasks, "load_task", lambda *a, **k: pytest.fail("the ood generator read task data"))
+    ds, card = ood_generator("sst2", data_dir="/nonexistent", sources=[str(news_file)], size=5, seed=1)
+    assert len(ds) == 5 and set(ds["source"]) == {"ood"} and "label" not in ds.column_names
+    assert card["ood"]["words"] == [3, 40] and card["ood"]["available_sentences"] == 8
+    pairs, _ = ood_generator("mrpc", sources=[str(news_file)], size=6, seed=1,
+                             pair_mix={"adjacent": 1, "random": 1, "perturbed": 1}, min_words=4)
+    assert pairs.column_names == ["text", "text_pair", "source"] and len(pairs) == 6
+
+
+def test_cli_ood_with_teacher_selection_and_labels(tmp_path, news_file, tiny_teacher_dir, capsys):
+    from dfkd.cli import main
+
+    out = tmp_path / "ood"
+    assert main(["ood", "--task", "sst2", "--source", str(news_file), "--size", "4", "--select-teacher",
+                 str(tiny_teacher_dir), "--pool-factor", "2", "--teacher", str(tiny_teacher_dir),
+                 "--out", str(out)]) == 0
+    card = json.loads((out / "dfkd_card.json").read_text())
+    assert card["generator"] == "ood" and card["rows"] == 4 and card["ood"]["selection"]["pool_rows"] == 8
+    assert card["rows_by_source"] == {"ood": 4} and card["teacher"] == str(tiny_teacher_dir)
+    capsys.readouterr()
+    assert main(["ood", "--task", "sst2", "--source", str(tmp_path / "none.txt"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing out-of-domain text" in err[0] and not (tmp_path / "x").exists()

