@@ -206,8 +206,14 @@ def cmd_distill(args) -> None:
                                 mse_weight=args.mse_weight, ce_weight=args.ce_weight)
     student = _read_json(args.student) if args.student.endswith(".json") else {"type": "checkpoint",
                                                                                  "path": args.student}
+    adversarial = None
+    if args.adversarial:
+        from .zeroshot.adversarial import AdversarialConfig
+
+        adversarial = AdversarialConfig(**{k: getattr(args, k) for k in AdversarialConfig.__dataclass_fields__
+                                           if getattr(args, k, None) is not None})
     summary = distill(args.transfer_set, spec, args.teacher, student, args.out, config, losses,
-                      val_size=args.val_size)
+                      val_size=args.val_size, adversarial=adversarial)
     print(json.dumps({k: summary[k] for k in ("steps", "best_val", "train_seconds")}, indent=2))
 
 
@@ -256,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", nargs="+", default=["ood/agnews.txt"], help="text files, one item per line")
     p.add_argument("--out", required=True)
     p.add_argument("--unfreeze-layers", type=int, help="top encoder layers trained with the head (default: 6, all)")
-    p.add_argument("--epochs", type=float, help="default: 2.5")
+    p.add_argument("--epochs", type=float, help="default: 2")
     p.add_argument("--head-lr", type=float, help="default: 3e-3")
     p.add_argument("--encoder-lr", type=float, help="default: 2e-4")
     p.add_argument("--max-texts", type=int, help="use at most N lines")
@@ -341,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mse-weight", type=float, default=0.0)
     p.add_argument("--ce-weight", type=float, default=0.0)
     p.add_argument("--val-size", type=float, default=0.05, help="held-out slice of the transfer set")
+    g = p.add_argument_group("adversarial zero-shot KD (MATE-KD style; the teacher runs online)")
+    g.add_argument("--adversarial", action="store_true", help="add generator-made adversarial inputs")
+    g.add_argument("--generator", help="masked LM sharing the teacher's vocabulary (models/mlm-minilm-l6)")
+    g.add_argument("--mask-prob", type=float, help="share of tokens the generator rewrites (0.3)")
+    g.add_argument("--generator-steps", type=int, help="generator steps per cycle (10)")
+    g.add_argument("--student-steps", type=int, help="student steps per cycle (100)")
+    g.add_argument("--generator-lr", type=float, help="default: 5e-5")
+    g.add_argument("--adversarial-weight", type=float, help="weight of the adversarial term (0.5)")
     _training_flags(p)
     p.set_defaults(func=cmd_distill)
 

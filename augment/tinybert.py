@@ -38,6 +38,7 @@ from collections.abc import Iterable
 
 import torch
 
+from ..distill.mlm import load_mlm, masked_logits
 from ..errors import DfkdError
 from .base import AUGMENTERS, Augmenter, draw_variants, match_case, rng_for
 from .vectors import WordVectors
@@ -64,38 +65,6 @@ def is_candidate(word: str, stop_words: Iterable[str]) -> bool:
     """TinyBERT's rule: alphabetic (a-z after lower-casing and stripping accents) and not a stop word."""
     plain = _plain(word)
     return bool(plain) and plain.isascii() and plain.isalpha() and len(plain) == len(word) and plain not in stop_words
-
-
-def load_mlm(mlm, tokenizer=None, device=None):
-    """``(model, tokenizer)`` from a folder, asset name (e.g. ``models/mlm-minilm-l6``) or hub id, or a model.
-
-    Raises:
-        DfkdError: the model cannot be loaded or its tokenizer is not a fast one (word spans are needed).
-    """
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-    from ..distill.label import default_device
-
-    if isinstance(mlm, str | bytes) or hasattr(mlm, "__fspath__"):
-        from ..assets import resolve
-
-        ref = resolve(str(mlm))
-        try:
-            model = AutoModelForMaskedLM.from_pretrained(ref)
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(ref)
-        except OSError as err:
-            raise DfkdError(f"cannot load masked LM {mlm!r}: {str(err).splitlines()[0]}; expected a folder "
-                            "saved with save_pretrained (AutoModelForMaskedLM + tokenizer), an asset name or "
-                            "a hub id") from None
-    else:
-        model = mlm
-        if tokenizer is None:
-            raise DfkdError("a masked-LM model object needs its tokenizer; expected tokenizer=...")
-    if not getattr(tokenizer, "is_fast", False):
-        raise DfkdError(f"the masked LM's tokenizer {type(tokenizer).__name__} is not a fast tokenizer; expected a "
-                        "tokenizers-backed one (word spans come from it)")
-    model.eval()
-    return model.to(device or default_device()), tokenizer
 
 
 @AUGMENTERS.register("tinybert")
@@ -147,7 +116,6 @@ class TinyBertAugmenter(Augmenter):
         self._vocab = vocab
         self._bad_id = torch.tensor([t is None or t.startswith("##") or t in special or
                                      (t.startswith("[") and t.endswith("]")) for t in vocab])
-        self._head = next((getattr(self.model, a) for a in ("cls", "lm_head") if hasattr(self.model, a)), None)
 
     def settings(self) -> dict:
         return {"method": self.name, "replace_prob": self.replace_prob, "num_aug": self.num_aug,
@@ -238,16 +206,12 @@ class TinyBertAugmenter(Augmenter):
                 ids[r, :len(seq)] = torch.tensor(seq)
                 types[r, :len(seq)] = torch.tensor(tt)
                 att[r, :len(seq)] = 1
-            rows = torch.arange(len(chunk))
-            cols = torch.tensor([inputs[i][2] for i in chunk])
+            where = torch.zeros_like(ids, dtype=torch.bool)
+            where[torch.arange(len(chunk)), torch.tensor([inputs[i][2] for i in chunk])] = True
             feed = {"input_ids": ids.to(device), "attention_mask": att.to(device)}
             if "token_type_ids" in self.tokenizer.model_input_names:
                 feed["token_type_ids"] = types.to(device)
-            if self._head is not None:
-                hidden = self.model.base_model(**feed).last_hidden_state
-                logits = self._head(hidden[rows.to(device), cols.to(device)])
-            else:
-                logits = self.model(**feed).logits[rows.to(device), cols.to(device)]
+            logits = masked_logits(self.model, where.to(device), **feed)
             idx = logits.float().topk(self.top_k, dim=-1).indices.cpu()
             for r, i in enumerate(chunk):
                 found[keys[i]] = idx[r]

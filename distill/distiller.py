@@ -19,7 +19,7 @@ from .transfer import load_transfer_set, validate
 
 def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: str, student: dict, out: str | Path,
             config: TrainingConfig | None = None, losses: DistillationConfig | None = None,
-            val_size: int | float = 0.05) -> dict:
+            val_size: int | float = 0.05, adversarial=None) -> dict:
     """Distil a student and save it to ``out`` (a ``save_pretrained`` folder plus ``dfkd_training.json``).
 
     Args:
@@ -27,6 +27,8 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
         teacher: the teacher (folder, asset name or hub id); its tokenizer is the student's.
         student: student spec (see :mod:`dfkd.distill.students`).
         val_size: rows (or fraction) of the transfer set held out for model selection by teacher agreement.
+        adversarial: a :class:`dfkd.zeroshot.adversarial.AdversarialConfig` to add generator-made adversarial
+            inputs to the student's steps (MATE-KD style); the teacher then runs online.
 
     Returns:
         The training summary (steps, best validation agreement, seconds, settings).
@@ -45,8 +47,16 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     losses = losses or DistillationConfig()
     student_model = build_student(teacher_model, student)
     check_compatible(teacher_model, student_model)
-    del teacher_model  # logits-only losses read the stored teacher_logits
     train, val = held_out_split(ds, val_size, config.seed)
-    trainer = Trainer(student_model, tokenizer, spec, config, losses, selection="teacher", out_dir=out,
-                      desc=f"distill {spec.name}")
+    if adversarial is None:
+        del teacher_model  # logits-only losses read the stored teacher_logits
+        trainer = Trainer(student_model, tokenizer, spec, config, losses, selection="teacher", out_dir=out,
+                          desc=f"distill {spec.name}")
+    else:
+        from ..zeroshot.adversarial import AdversarialTrainer
+        from .mlm import load_mlm
+
+        generator, generator_tokenizer = load_mlm(adversarial.generator, device="cpu")
+        trainer = AdversarialTrainer(student_model, tokenizer, spec, config, losses, out, teacher_model, generator,
+                                     generator_tokenizer, adversarial, desc=f"adversarial KD {spec.name}")
     return trainer.fit(train, val)

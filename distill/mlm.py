@@ -41,7 +41,7 @@ class MLMConfig:
     """
 
     unfreeze_layers: int = 6
-    epochs: float = 2.5
+    epochs: float = 2.0
     batch_size: int = 32
     max_length: int = 64
     head_lr: float = 3e-3
@@ -72,6 +72,54 @@ def read_lines(paths: list[str]) -> list[str]:
     return lines
 
 
+def load_mlm(mlm, tokenizer=None, device=None):
+    """``(model, tokenizer)`` from a folder, asset name (e.g. ``models/mlm-minilm-l6``) or hub id, or a model.
+
+    Raises:
+        DfkdError: the model cannot be loaded or its tokenizer is not a fast one (word spans are needed).
+    """
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    if isinstance(mlm, str | bytes) or hasattr(mlm, "__fspath__"):
+        from ..assets import resolve
+
+        ref = resolve(str(mlm))
+        try:
+            model = AutoModelForMaskedLM.from_pretrained(ref)
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(ref)
+        except OSError as err:
+            raise DfkdError(f"cannot load masked LM {mlm!r}: {str(err).splitlines()[0]}; expected a folder "
+                            "saved with save_pretrained (AutoModelForMaskedLM + tokenizer), an asset name or "
+                            "a hub id") from None
+    else:
+        model = mlm
+        if tokenizer is None:
+            raise DfkdError("a masked-LM model object needs its tokenizer; expected tokenizer=...")
+    if not getattr(tokenizer, "is_fast", False):
+        raise DfkdError(f"the masked LM's tokenizer {type(tokenizer).__name__} is not a fast tokenizer; expected a "
+                        "tokenizers-backed one (word spans come from it)")
+    model.eval()
+    return model.to(device or default_device()), tokenizer
+
+
+def mlm_head(model):
+    """The module that maps hidden states to vocabulary logits (BERT: ``cls``, RoBERTa: ``lm_head``), or None."""
+    return next((getattr(model, a) for a in ("cls", "lm_head") if hasattr(model, a)), None)
+
+
+def masked_logits(model, where: torch.Tensor, **inputs) -> torch.Tensor:
+    """Vocabulary logits ``(M, V)`` of a masked LM at the ``M`` positions where ``where`` ``(B, L)`` is True.
+
+    The head runs only on those positions' hidden states (most of an MLM forward's ``hidden x vocab`` work
+    is skipped); models without a known head fall back to a full forward. ``inputs`` go to the model
+    (``input_ids`` or ``inputs_embeds``, ``attention_mask``, ...).
+    """
+    head = mlm_head(model)
+    if head is None:
+        return model(**inputs).logits[where]
+    return head(model.base_model(**inputs).last_hidden_state[where])
+
+
 def masked_lm_loss(model, batch: dict) -> torch.Tensor:
     """Cross-entropy of the MLM head at the masked positions only.
 
@@ -83,10 +131,9 @@ def masked_lm_loss(model, batch: dict) -> torch.Tensor:
     Returns:
         Scalar mean cross-entropy (nats) over the masked positions.
     """
-    hidden = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     labels = batch["labels"]
     where = labels != -100
-    logits = model.cls(hidden[where])
+    logits = masked_logits(model, where, input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     return torch.nn.functional.cross_entropy(logits, labels[where])
 
 
@@ -111,9 +158,8 @@ def topk_accuracy(model, tokenizer, texts: list[str], max_length: int = 64, mask
             continue
         gold = enc["input_ids"][chosen]
         enc["input_ids"][chosen] = tokenizer.mask_token_id
-        hidden = model.bert(input_ids=enc["input_ids"].to(device),
-                            attention_mask=enc["attention_mask"].to(device)).last_hidden_state
-        top = model.cls(hidden[chosen.to(device)]).topk(5, dim=-1).indices.cpu()
+        top = masked_logits(model, chosen.to(device), input_ids=enc["input_ids"].to(device),
+                            attention_mask=enc["attention_mask"].to(device)).topk(5, dim=-1).indices.cpu()
         hits1 += int((top[:, 0] == gold).sum())
         hits5 += int((top == gold[:, None]).any(-1).sum())
         total += len(gold)

@@ -176,6 +176,41 @@ class Trainer:
         metrics = compute_metrics(self.task, predictions(logits, self.task), np.asarray(ds["label"]))
         return metrics[self.task.main_metric]
 
+    # ------------------------------------------------------------------ extension points
+    def training_step(self, batch: dict, step: int) -> tuple[float, dict]:
+        """One optimizer step of the model on ``batch`` (``step`` steps done before it).
+
+        Returns:
+            The loss value and its named parts (for callbacks). Subclasses (e.g. adversarial KD) override it.
+        """
+        acc, cfg = self.accelerator, self.config
+        out = self.model(**model_inputs(batch))
+        teacher = {"logits": batch["teacher_logits"]} if "teacher_logits" in batch else {}
+        loss, parts = self.recipe({"logits": out.logits}, teacher, batch)
+        acc.backward(loss)
+        if cfg.max_grad_norm:
+            acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad()
+        return loss.item(), parts
+
+    def extra_settings(self) -> dict:
+        """Hook: more settings that a resumed run must share (recorded in ``dfkd_training.json``)."""
+        return {}
+
+    def prepare_extra(self) -> None:
+        """Hook: prepare more models/optimizers with ``self.accelerator`` (before a checkpoint is loaded)."""
+
+    def save_extra(self, checkpoint_dir: Path) -> None:
+        """Hook: save more loop state into a checkpoint folder being written."""
+
+    def load_extra(self, checkpoint_dir: Path) -> None:
+        """Hook: restore what :meth:`save_extra` wrote."""
+
+    def finish_extra(self, final_dir: Path) -> None:
+        """Hook: write more outputs into the final folder before it is renamed into place."""
+
     # ------------------------------------------------------------------ main loop
     def fit(self, train: Dataset, val: Dataset) -> dict:
         """Train, select the best model on ``val`` and write it to ``out_dir``.
@@ -188,10 +223,10 @@ class Trainer:
             ``config``. When ``out_dir`` already holds a finished run, returns its saved summary.
         """
         summary_file = self.out_dir / "dfkd_training.json"
-        settings = {"config": asdict(self.config), "losses": asdict(self.losses)}
+        settings = {"config": asdict(self.config), "losses": asdict(self.losses), **self.extra_settings()}
         if summary_file.exists():
             done = json.loads(summary_file.read_text())
-            if {"config": done["config"], "losses": done["losses"]} != settings:
+            if {k: done.get(k) for k in settings} != settings:
                 raise DfkdError(f"{self.out_dir} holds a finished run with other settings; expected the same "
                                 "settings to resume, or a new output folder")
             return done
@@ -210,6 +245,8 @@ class Trainer:
         optimizer = self._optimizer()
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
         self.model, optimizer, dl, scheduler = acc.prepare(self.model, optimizer, dl, scheduler)
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.prepare_extra()
 
         state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0, "settings": settings}
         ckpt = self.work_dir / "checkpoint"
@@ -217,6 +254,7 @@ class Trainer:
         if (ckpt / "loop.json").exists():
             acc.load_state(str(ckpt))
             state = json.loads((ckpt / "loop.json").read_text())
+            self.load_extra(ckpt)
             # a new data-loader iterator draws from torch's RNG; restore it after that draw (first batch)
             resume_rng = torch.load(ckpt / "torch_rng.pt")
         best_dir = self.work_dir / "best"
@@ -242,6 +280,7 @@ class Trainer:
             shutil.rmtree(tmp, ignore_errors=True)
             acc.save_state(str(tmp))
             torch.save(torch.get_rng_state(), tmp / "torch_rng.pt")
+            self.save_extra(tmp)
             (tmp / "loop.json").write_text(json.dumps(state))
             shutil.rmtree(ckpt, ignore_errors=True)
             tmp.rename(ckpt)
@@ -258,17 +297,9 @@ class Trainer:
                 if resume_rng is not None:
                     torch.set_rng_state(resume_rng)
                     resume_rng = None
-                out = self.model(**model_inputs(batch))
-                teacher = {"logits": batch["teacher_logits"]} if "teacher_logits" in batch else {}
-                loss, parts = self.recipe({"logits": out.logits}, teacher, batch)
-                acc.backward(loss)
-                if cfg.max_grad_norm:
-                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+                loss, parts = self.training_step(batch, step)
                 step += 1
-                self._emit("on_step_end", step, len(batch["input_ids"]) * acc.num_processes, loss.item(), parts)
+                self._emit("on_step_end", step, len(batch["input_ids"]) * acc.num_processes, loss, parts)
                 end_of_epoch = step % steps_per_epoch == 0
                 if (cfg.eval_every and step % cfg.eval_every == 0) or end_of_epoch or step == total:
                     evaluate(step)
@@ -281,7 +312,7 @@ class Trainer:
         summary = {"steps": step, "train_examples": step * cfg.batch_size * acc.num_processes,
                    "best_val": state["best"], "best_step": state["best_step"],
                    "selection": self.selection, "train_seconds": round(time.perf_counter() - started, 1),
-                   "config": asdict(cfg), "losses": asdict(self.losses)}
+                   "config": asdict(cfg), "losses": asdict(self.losses), **self.extra_settings()}
         if acc.is_main_process:
             self._finish(best_dir, summary)
         acc.wait_for_everyone()
@@ -295,6 +326,7 @@ class Trainer:
         model.save_pretrained(final)
         self.tokenizer.save_pretrained(final)
         (final / "dfkd_training.json").write_text(json.dumps(summary, indent=2))
+        self.finish_extra(final)
         if self.out_dir.exists():
             shutil.rmtree(self.out_dir)
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -36,11 +36,14 @@ class Arm:
     Attributes:
         generators: ``(generator name, settings)`` pairs from :data:`dfkd.distill.transfer.GENERATORS`.
         description: one line for tables and ``--help``.
+        adversarial: distil with generator-made adversarial inputs too
+            (:class:`dfkd.zeroshot.adversarial.AdversarialTrainer`, settings from ``CompareConfig.adversarial``).
     """
 
     name: str
     generators: tuple[tuple[str, dict], ...]
     description: str
+    adversarial: bool = False
 
 
 ARMS: Registry[Arm] = Registry("compare arm")
@@ -50,6 +53,9 @@ ARMS.register("augment", Arm("augment", (("augment", {"method": "tinybert"}),),
                              "augmented KD: the train texts plus TinyBERT variants of each, relabelled by the teacher"))
 ARMS.register("ood", Arm("ood", (("ood", {"sources": ["ood/agnews.txt"]}),),
                          "zero-shot KD: out-of-domain sentences (ood/agnews.txt) labelled by the teacher, no task data"))
+ARMS.register("ood+adversarial", Arm("ood+adversarial", (("ood", {"sources": ["ood/agnews.txt"]}),),
+                                     "zero-shot KD: out-of-domain sentences plus MATE-KD-style adversarial rewrites",
+                                     adversarial=True))
 
 
 @dataclass
@@ -67,6 +73,7 @@ class CompareConfig:
         training / losses: :class:`~dfkd.distill.trainer.TrainingConfig` and
             :class:`~dfkd.distill.losses.DistillationConfig` fields; ``training.max_steps`` is the budget.
         val_size: rows (or fraction) of each transfer set held out for model selection.
+        adversarial: :class:`~dfkd.zeroshot.adversarial.AdversarialConfig` fields for adversarial arms.
         latency: measure CPU latency of the teacher and of each arm's first student.
         out: output folder.
     """
@@ -82,6 +89,7 @@ class CompareConfig:
     training: dict = field(default_factory=dict)
     losses: dict = field(default_factory=dict)
     val_size: int | float = 2000
+    adversarial: dict = field(default_factory=dict)
     latency: bool = True
     out: str = "runs/compare"
     name: str | None = None
@@ -167,6 +175,11 @@ def run_compare(config: CompareConfig) -> dict:
                "config": asdict(config), "teacher": {**t_row, "stages_s": teacher_stages}, "arms": {}}
 
     for arm in arms:
+        adversarial = None
+        if arm.adversarial:
+            from ..zeroshot.adversarial import AdversarialConfig
+
+            adversarial = AdversarialConfig(**config.adversarial)
         arm_dir = out / arm.name
         stages: dict[str, float] = {}
         ts_dir = arm_dir / "transfer_set"
@@ -196,7 +209,7 @@ def run_compare(config: CompareConfig) -> dict:
         for seed in range(config.seeds):
             s_dir = arm_dir / f"seed-{seed}"
             summary = distill(ds, spec, config.teacher, config.student, s_dir / "student",
-                              replace(training, seed=seed), losses, config.val_size)
+                              replace(training, seed=seed), losses, config.val_size, adversarial)
             stages["distill_s"] = round(stages.get("distill_s", 0.0) + summary["train_seconds"], 1)
 
             def student_eval(s_dir=s_dir, seed=seed):

@@ -47,7 +47,7 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
 
 
 def test_compare_rejects_unknown_arm_and_preset_keys(tmp_path):
-    with pytest.raises(DfkdError, match="unknown compare arm 'magic'; expected one of: original"):
+    with pytest.raises(DfkdError, match="unknown compare arm 'magic'; expected one of: augment, ood, ood\\+adversarial, original"):
         run_compare(CompareConfig(arms=["magic"], out=str(tmp_path / "x")))
     bad = tmp_path / "p.json"
     bad.write_text('{"task": "sst2", "epochs": 3}')

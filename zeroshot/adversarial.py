@@ -1,0 +1,261 @@
+"""Adversarial pseudo-text for zero-shot KD (Rashid et al. 2020, arXiv 2012.15495; MATE-KD, Rashid et al. 2021,
+arXiv 2105.05912).
+
+A masked-LM *generator* perturbs the (out-of-domain) sentences of a batch: each non-special token is
+masked with probability ``mask_prob`` (at least one per row), the generator predicts the masked
+positions, and a replacement is sampled with straight-through Gumbel-softmax (Jang et al. 2017: one-hot
+forward, soft gradient). The one-hot rows times each model's word-embedding matrix are the teacher's and
+the student's input embeddings at those positions, so the divergence between their outputs can be
+back-propagated into the generator.
+
+The loop alternates, per cycle of ``student_steps`` student steps, ``generator_steps`` generator steps
+before them (MATE-KD: 10 : 100):
+
+* generator step: maximise ``D(teacher(x'), student(x'))`` (teacher and student fixed);
+* student step: minimise ``(1 - adversarial_weight) * D_clean + adversarial_weight * D(teacher(x'), student(x'))``,
+  where ``D_clean`` is the distiller's loss recipe on the clean rows (their stored ``teacher_logits``) and
+  ``x'`` is a fresh hard sample from the generator.
+
+``D`` is the KD loss of the recipe's temperature (KL x T^2), or MSE on the score for regression teachers.
+Generator steps reuse the current batch with fresh masks (the reference draws new batches; the effect is
+the same in expectation and keeps a resumed run exact). The generated sentences of the last
+``keep_texts`` student steps' batches (argmax tokens, decoded) are saved with the teacher's logits as a
+transfer set (``source=adversarial``) in ``<student>/adversarial/``.
+
+Generator, teacher and student must share one vocabulary (checked).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..distill.mlm import masked_logits
+from ..distill.trainer import Trainer
+from ..errors import DfkdError
+
+
+@dataclass
+class AdversarialConfig:
+    """Settings of adversarial zero-shot KD.
+
+    Attributes:
+        generator: masked LM (folder, asset name or hub id) sharing the teacher's vocabulary.
+        mask_prob: share of a sentence's tokens the generator rewrites.
+        generator_steps / student_steps: steps of each per cycle (MATE-KD: 10 / 100).
+        generator_lr: AdamW learning rate of the generator.
+        gumbel_tau: Gumbel-softmax temperature.
+        adversarial_weight: weight of the adversarial term in the student's loss (clean term: 1 - it).
+        keep_texts: generated sentences saved as the ``adversarial`` transfer set.
+    """
+
+    generator: str = "models/mlm-minilm-l6"
+    mask_prob: float = 0.3
+    generator_steps: int = 10
+    student_steps: int = 100
+    generator_lr: float = 5e-5
+    gumbel_tau: float = 1.0
+    adversarial_weight: float = 0.5
+    keep_texts: int = 5000
+
+    def __post_init__(self):
+        if not 0 < self.mask_prob <= 1 or not 0 <= self.adversarial_weight <= 1:
+            raise DfkdError(f"need 0 < mask_prob <= 1 and 0 <= adversarial_weight <= 1, got {self.mask_prob}, "
+                            f"{self.adversarial_weight}")
+        if self.student_steps < 1 or self.generator_steps < 0:
+            raise DfkdError(f"need student_steps >= 1 and generator_steps >= 0, got {self.student_steps}, "
+                            f"{self.generator_steps}")
+
+
+def check_shared_vocabulary(teacher_tokenizer, generator_tokenizer, teacher, generator, student) -> None:
+    """Generator, teacher and student must read the same token ids.
+
+    Raises:
+        DfkdError: different vocabularies or embedding-matrix sizes, naming which.
+    """
+    if teacher_tokenizer.get_vocab() != generator_tokenizer.get_vocab():
+        raise DfkdError("the generator's vocabulary differs from the teacher's; expected a masked LM built on the "
+                        "teacher's tokenizer (e.g. dfkd mlm --base <the teacher's base>)")
+    sizes = {name: m.get_input_embeddings().weight.shape[0]
+             for name, m in (("teacher", teacher), ("generator", generator), ("student", student))}
+    if len(set(sizes.values())) != 1:
+        raise DfkdError(f"embedding rows differ {sizes}; expected generator, teacher and student to share one "
+                        "vocabulary")
+
+
+def mask_positions(input_ids: torch.Tensor, attention_mask: torch.Tensor, special: torch.Tensor, prob: float,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """``(B, L)`` bool: each real, non-special token with probability ``prob``; at least one per row.
+
+    Args:
+        special: ``(V,)`` bool, True for special token ids.
+    """
+    allowed = attention_mask.bool() & ~special[input_ids]
+    draw = torch.rand(input_ids.shape, generator=generator, device=input_ids.device) < prob
+    where = draw & allowed
+    empty = ~where.any(1) & allowed.any(1)
+    if empty.any():  # force one random allowed position in rows that drew none
+        score = torch.rand(input_ids.shape, generator=generator, device=input_ids.device).masked_fill(~allowed, -1)
+        first = F.one_hot(score.argmax(1), input_ids.shape[1]).bool()
+        where |= first & empty[:, None]
+    return where
+
+
+class AdversarialTrainer(Trainer):
+    """:class:`Trainer` whose student steps add a generator-made adversarial term (see the module docstring).
+
+    Args:
+        teacher: the teacher classifier (run online on generated inputs, never updated).
+        generator / generator_tokenizer: the masked LM and its tokenizer.
+        adversarial: :class:`AdversarialConfig`.
+        Other arguments as :class:`Trainer` (``selection`` is ``"teacher"``).
+
+    Raises:
+        DfkdError: vocabularies differ.
+    """
+
+    def __init__(self, student, tokenizer, task, config, losses, out_dir, teacher, generator, generator_tokenizer,
+                 adversarial: AdversarialConfig, callbacks=None, desc: str = "adversarial KD"):
+        super().__init__(student, tokenizer, task, config, losses, "teacher", out_dir, callbacks, desc)
+        check_shared_vocabulary(tokenizer, generator_tokenizer, teacher, generator, student)
+        self.teacher, self.generator, self.adv = teacher, generator, adversarial
+        self.temperature = losses.temperature
+        special = torch.zeros(generator.get_input_embeddings().weight.shape[0], dtype=torch.bool)
+        special[[i for i in tokenizer.all_special_ids if i < len(special)]] = True
+        self.special = special
+        self.kept: list[dict] = []
+
+    def extra_settings(self) -> dict:
+        return {"adversarial": asdict(self.adv)}
+
+    def prepare_extra(self) -> None:
+        acc = self.accelerator
+        self.teacher.to(acc.device).eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        params = [p for p in self.generator.parameters() if p.requires_grad]
+        self.generator_optimizer = torch.optim.AdamW(params, lr=self.adv.generator_lr)
+        self.generator, self.generator_optimizer = acc.prepare(self.generator, self.generator_optimizer)
+        self.special = self.special.to(acc.device)
+
+    def save_extra(self, checkpoint_dir: Path) -> None:
+        (checkpoint_dir / "adversarial_texts.json").write_text(json.dumps(self.kept))
+
+    def load_extra(self, checkpoint_dir: Path) -> None:
+        f = checkpoint_dir / "adversarial_texts.json"
+        self.kept = json.loads(f.read_text()) if f.is_file() else []
+
+    # ------------------------------------------------------------------ pieces
+    def divergence(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+        """KL(teacher || student) on temperature-softened outputs x T^2 (batch mean); MSE for one output."""
+        if teacher_logits.shape[-1] == 1:
+            return F.mse_loss(student_logits, teacher_logits)
+        t = self.temperature
+        return F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
+                        reduction="batchmean", log_target=True) * t * t
+
+    def perturb(self, batch: dict, hard_only: bool):
+        """Generator-rewritten inputs.
+
+        Returns:
+            ``(one_hot (M, V) at the masked positions, where (B, L), token ids (B, L) of x')``; ``one_hot``
+            carries the straight-through gradient unless ``hard_only``.
+        """
+        ids, att = batch["input_ids"], batch["attention_mask"]
+        where = mask_positions(ids, att, self.special, self.adv.mask_prob)
+        masked = ids.masked_fill(where, self.tokenizer.mask_token_id)
+        inputs = {"input_ids": masked, "attention_mask": att}
+        if "token_type_ids" in batch:
+            inputs["token_type_ids"] = batch["token_type_ids"]
+        logits = masked_logits(self.accelerator.unwrap_model(self.generator), where, **inputs)
+        logits = logits.masked_fill(self.special, -1e4)  # never generate [CLS], [SEP], [PAD], [MASK]
+        one_hot = F.gumbel_softmax(logits.float(), tau=self.adv.gumbel_tau, hard=True)
+        if hard_only:
+            one_hot = one_hot.detach()
+        new_ids = ids.clone()
+        new_ids[where] = one_hot.argmax(-1)
+        return one_hot, where, new_ids
+
+    def _embeds(self, model, ids: torch.Tensor, where: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
+        table = self.accelerator.unwrap_model(model).get_input_embeddings().weight
+        emb = table[ids]
+        return emb.masked_scatter(where[..., None], (one_hot.to(table.dtype) @ table))
+
+    def _outputs(self, model, batch, ids, where, one_hot):
+        inputs = {"inputs_embeds": self._embeds(model, ids, where, one_hot), "attention_mask": batch["attention_mask"]}
+        if "token_type_ids" in batch:
+            inputs["token_type_ids"] = batch["token_type_ids"]
+        return model(**inputs).logits
+
+    def generator_step(self, batch: dict) -> float:
+        """One generator update: maximise the teacher-student divergence on generated inputs."""
+        self.generator.train()
+        one_hot, where, _ = self.perturb(batch, hard_only=False)
+        ids = batch["input_ids"]
+        loss = -self.divergence(self._outputs(self.teacher, batch, ids, where, one_hot),
+                                self._outputs(self.model, batch, ids, where, one_hot))
+        self.accelerator.backward(loss)
+        self.generator_optimizer.step()
+        self.generator_optimizer.zero_grad()
+        self.model.zero_grad(set_to_none=True)
+        return -loss.item()
+
+    def training_step(self, batch: dict, step: int) -> tuple[float, dict]:
+        parts: dict = {}
+        if step % self.adv.student_steps == 0 and self.adv.generator_steps:
+            gains = [self.generator_step(batch) for _ in range(self.adv.generator_steps)]
+            parts["generator_divergence"] = sum(gains) / len(gains)
+        acc, cfg = self.accelerator, self.config
+        with torch.no_grad():
+            self.generator.eval()
+            _, _, adv_ids = self.perturb(batch, hard_only=True)
+            adv_inputs = {"input_ids": adv_ids, "attention_mask": batch["attention_mask"]}
+            if "token_type_ids" in batch:
+                adv_inputs["token_type_ids"] = batch["token_type_ids"]
+            adv_teacher = self.teacher(**adv_inputs).logits.float()
+        clean = self.model(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch})
+        clean_loss, clean_parts = self.recipe({"logits": clean.logits}, {"logits": batch["teacher_logits"]}, batch)
+        adv_loss = self.divergence(adv_teacher, self.model(**adv_inputs).logits)
+        w = self.adv.adversarial_weight
+        loss = (1 - w) * clean_loss + w * adv_loss
+        acc.backward(loss)
+        if cfg.max_grad_norm:
+            acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad()
+        self._keep(adv_ids, batch, adv_teacher)
+        return loss.item(), {**clean_parts, **parts, "adversarial": adv_loss.item()}
+
+    def _keep(self, ids: torch.Tensor, batch: dict, logits: torch.Tensor) -> None:
+        """Remember the decoded generated rows (one text, or a text and its pair by segment)."""
+        att = batch["attention_mask"].bool().cpu()
+        types = batch.get("token_type_ids", torch.zeros_like(batch["input_ids"])).cpu()
+        ids = ids.cpu()
+        for row, m, tt, lg in zip(ids, att, types, logits.cpu().tolist()):
+            first = self.tokenizer.decode(row[m & (tt == 0)], skip_special_tokens=True).strip()
+            second = self.tokenizer.decode(row[m & (tt == 1)], skip_special_tokens=True).strip()
+            if first and (second or not self.task.pair):
+                self.kept.append({"text": first, "text_pair": second, "teacher_logits": lg})
+        self.kept = self.kept[-self.adv.keep_texts:]
+
+    def finish_extra(self, final_dir: Path) -> None:
+        from datasets import Dataset
+
+        from ..distill.transfer import save_transfer_set
+
+        if not self.kept:
+            return
+        cols = {"text": [k["text"] for k in self.kept]}
+        if self.task.pair:
+            cols["text_pair"] = [k["text_pair"] for k in self.kept]
+        cols["source"] = ["adversarial"] * len(self.kept)
+        cols["teacher_logits"] = [k["teacher_logits"] for k in self.kept]
+        ds = Dataset.from_dict(cols)
+        save_transfer_set(ds, final_dir / "adversarial", {"generator": "adversarial", "task": self.task.name,
+                                                          "num_labels": self.task.num_labels,
+                                                          "settings": asdict(self.adv)})
