@@ -212,8 +212,11 @@ def cmd_distill(args) -> None:
 
         adversarial = AdversarialConfig(**{k: getattr(args, k) for k in AdversarialConfig.__dataclass_fields__
                                            if getattr(args, k, None) is not None})
+    stages = _read_json(args.stages) if args.stages else None
+    if stages is not None and not isinstance(stages, list):
+        raise DfkdError(f"{args.stages}: expected a JSON list of stages such as configs/tinybert-two-stage.json")
     summary = distill(args.transfer_set, spec, args.teacher, student, args.out, config, losses,
-                      val_size=args.val_size, adversarial=adversarial)
+                      val_size=args.val_size, adversarial=adversarial, stages=stages)
     print(json.dumps({k: summary[k] for k in ("steps", "best_val", "train_seconds")}, indent=2))
 
 
@@ -347,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mse-weight", type=float, default=0.0)
     p.add_argument("--ce-weight", type=float, default=0.0)
     p.add_argument("--val-size", type=float, default=0.05, help="held-out slice of the transfer set")
+    p.add_argument("--stages", help="JSON list of stages, e.g. configs/tinybert-two-stage.json (intermediate layers, "
+                   "then prediction layer; each resumable)")
     g = p.add_argument_group("adversarial zero-shot KD (MATE-KD style; the teacher runs online)")
     g.add_argument("--adversarial", action="store_true", help="add generator-made adversarial inputs")
     g.add_argument("--generator", help="masked LM sharing the teacher's vocabulary (models/mlm-minilm-l6)")

@@ -1,7 +1,7 @@
 """Distillation losses, one registry; the distiller asks each for a number given student and teacher outputs.
 
-Outputs are dicts (TextBrewer's adaptor idea): ``{"logits": (B, C)}`` for now, more keys (hidden states,
-attention scores) for layer-wise losses. ``batch`` carries ``labels`` ``(B,)`` when the transfer set has them.
+Outputs are dicts (TextBrewer's adaptor idea): ``{"logits": (B, C)}``, plus ``hidden_states`` and
+``attentions`` (pre-softmax scores) for the layer-wise losses of :mod:`dfkd.distill.layerwise`. ``batch`` carries ``labels`` ``(B,)`` when the transfer set has them.
 
 Weights are named explicitly (``kd_weight``, ``mse_weight``, ``ce_weight``) because conventions differ
 (torchdistill's α weighs the hard label, HF's distiller's α the soft one).
@@ -101,7 +101,20 @@ class DistillationConfig:
     ce_weight: float = 0.0
     extra: list[dict] = field(default_factory=list)
 
-    def build(self) -> LossRecipe:
+    def build(self, student=None, teacher=None) -> LossRecipe:
+        """The :class:`LossRecipe`. Layer-wise terms get their shapes (``student_layers``, ``teacher_layers``,
+        ``student_hidden``, ``teacher_hidden``) from ``student`` and ``teacher`` unless given in ``extra``.
+
+        Raises:
+            DfkdError: an empty recipe, or a layer-wise term without the models to size it.
+        """
+        import inspect
+
+        dims = {}
+        for who, model in (("student", student), ("teacher", teacher)):
+            if model is not None:
+                dims[f"{who}_layers"] = model.config.num_hidden_layers
+                dims[f"{who}_hidden"] = model.config.hidden_size
         terms = []
         if self.kd_weight:
             terms.append(("kd", self.kd_weight, SoftTargetKL(self.temperature)))
@@ -112,7 +125,16 @@ class DistillationConfig:
         for spec in self.extra:
             spec = dict(spec)
             name, weight = spec.pop("name"), float(spec.pop("weight", 1.0))
-            terms.append((name, weight, LOSSES.get(name)(**spec)))
+            cls = LOSSES.get(name)
+            params = inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters
+            for key in params:
+                if key in dims and key not in spec:
+                    spec[key] = dims[key]
+            if missing := [k for k, p in params.items() if k not in ("self", "args", "kwargs") and
+                           p.default is inspect.Parameter.empty and k not in spec]:
+                raise DfkdError(f"loss {name!r} needs {missing}; expected the student and teacher models (or "
+                                "these values in its settings)")
+            terms.append((name, weight, cls(**spec)))
         if not terms:
             raise DfkdError("the loss recipe is empty; set kd_weight, mse_weight or ce_weight above 0")
         return LossRecipe(terms)
@@ -126,6 +148,15 @@ class LossRecipe:
 
     def __init__(self, terms: list[tuple[str, float, object]]):
         self.terms = terms
+
+    @property
+    def needs(self) -> set[str]:
+        """Model outputs the terms read: ``logits`` always; ``hidden_states`` / ``attentions`` for layer-wise ones."""
+        return {"logits"}.union(*(getattr(fn, "needs", ()) for _, _, fn in self.terms))
+
+    def modules(self) -> list[torch.nn.Module]:
+        """Terms with learned parameters (e.g. TinyBERT's projections ``W_h``), to optimise with the student."""
+        return [fn for _, _, fn in self.terms if isinstance(fn, torch.nn.Module)]
 
     def __call__(self, student: dict, teacher: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         total, parts = None, {}

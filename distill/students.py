@@ -9,6 +9,7 @@ Spec dicts (``configs/student-*.json``)::
      "intermediate_size": 1024}                      # BERT-style, randomly initialised
     {"type": "checkpoint", "path": "runs/student"}   # continue from a saved student
     {"type": "teacher_layers", "layers": [0, 2, 4]}  # DistilBERT-style: copy these teacher layers
+    {"type": "bilstm", "word_vectors": "glove-6b-50d"}  # Tang et al.: BiLSTM with its own word vocabulary
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def from_checkpoint(teacher, path: str):
         model = AutoModelForSequenceClassification.from_pretrained(resolve(path))
     except OSError as err:
         raise DfkdError(f"cannot load student checkpoint {path!r}: {str(err).splitlines()[0]}") from None
-    check_compatible(teacher, model)
+    check_compatible(teacher, model, own_vocabulary=model.config.model_type == "dfkd-bilstm")
     return model
 
 
@@ -127,21 +128,65 @@ def from_teacher_layers(teacher, layers: list[int] | None = None, every: int = 2
     return student
 
 
-def build_student(teacher, spec: dict):
-    """Build a student from a spec dict ``{"type": ..., **kwargs}`` (see the module docstring)."""
+@STUDENTS.register("bilstm")
+def bilstm(teacher, texts, pair: bool = False, **settings):
+    """Tang et al.'s BiLSTM student with its own word vocabulary (see :mod:`dfkd.distill.bilstm`).
+
+    Returns ``(model, tokenizer)``: the student reads its own token ids, not the teacher's.
+    """
+    from .bilstm import build_bilstm_student
+
+    return build_bilstm_student(teacher, texts, pair=pair, **settings)
+
+
+def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False):
+    """Build a student from a spec dict ``{"type": ..., **kwargs}`` (see the module docstring).
+
+    Args:
+        texts / pair: the transfer set's texts and whether the task is a pair task, for students that build
+            their own vocabulary (``bilstm``).
+
+    Returns:
+        ``(model, tokenizer)``; ``tokenizer`` is ``None`` when the student shares the teacher's.
+
+    Raises:
+        DfkdError: unknown type or bad settings.
+    """
+    import inspect
+
     spec = dict(spec)
     kind = spec.pop("type", "config")
     builder = STUDENTS.get(kind)
+    params = inspect.signature(builder).parameters
+    if "texts" in params:
+        if texts is None:
+            raise DfkdError(f"student type {kind!r} builds its vocabulary from the transfer set; expected its texts")
+        spec["texts"] = texts
+    if "pair" in params:
+        spec["pair"] = pair
     try:
-        return builder(teacher, **spec)
+        made = builder(teacher, **spec)
     except TypeError as err:
         raise DfkdError(f"bad settings for student type {kind!r}: {err}") from None
+    if kind == "checkpoint" and getattr(made.config, "model_type", "") == "dfkd-bilstm":
+        from transformers import AutoTokenizer
+
+        from ..assets import resolve
+
+        return made, AutoTokenizer.from_pretrained(resolve(spec["path"]))
+    return made if isinstance(made, tuple) else (made, None)
 
 
-def check_compatible(teacher, student) -> None:
-    """Raise :class:`DfkdError` when teacher and student differ in vocabulary size or ``num_labels``."""
+def build_student(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False):
+    """The model of :func:`build_student_and_tokenizer`."""
+    return build_student_and_tokenizer(teacher, spec, texts, pair)[0]
+
+
+def check_compatible(teacher, student, own_vocabulary: bool = False) -> None:
+    """Raise :class:`DfkdError` when teacher and student differ in vocabulary size (unless the student has its
+    ``own_vocabulary``) or ``num_labels``."""
     t, s = teacher.config, student.config
-    if t.vocab_size != s.vocab_size:
+    if not own_vocabulary and t.vocab_size != s.vocab_size:
         raise DfkdError(f"student vocabulary ({s.vocab_size}) differs from the teacher's ({t.vocab_size}); "
                         "expected a student that shares the teacher's tokenizer")
     if t.num_labels != s.num_labels:

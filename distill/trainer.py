@@ -127,24 +127,30 @@ class Trainer:
         task: label space and metrics.
         config: optimisation settings.
         losses: loss recipe; ``teacher_logits`` must be in the data when it needs them.
-        selection: ``"teacher"`` (agreement with ``teacher_logits`` on the validation slice) or
-            ``"label"`` (the task's main metric against ``label``).
+        selection: ``"teacher"`` (agreement with ``teacher_logits`` on the validation slice),
+            ``"label"`` (the task's main metric against ``label``) or ``"last"`` (keep the final weights, e.g.
+            for an intermediate-layer stage whose logits are not trained yet).
         out_dir: final checkpoint folder; the work folder for resuming is ``<out_dir>.partial``.
         callbacks: extra :class:`Callback` objects; a :class:`ProgressBar` is always added.
     """
 
     def __init__(self, model, tokenizer, task: TaskSpec, config: TrainingConfig, losses: DistillationConfig,
                  selection: str, out_dir: str | Path, callbacks: list[Callback] | None = None,
-                 desc: str = "training"):
-        if selection not in ("teacher", "label"):
-            raise ValueError(f"selection must be 'teacher' or 'label', got {selection!r}")
+                 desc: str = "training", teacher=None):
+        if selection not in ("teacher", "label", "last"):
+            raise ValueError(f"selection must be 'teacher', 'label' or 'last', got {selection!r}")
         self.model, self.tokenizer, self.task = model, tokenizer, task
         self.config, self.losses, self.selection = config, losses, selection
         self.out_dir = Path(out_dir)
         self.work_dir = self.out_dir.with_name(self.out_dir.name + ".partial")
         self.callbacks = [ProgressBar(desc), *(callbacks or [])]
         self.accelerator = Accelerator()
-        self.recipe = losses.build()
+        self.teacher = teacher
+        self.recipe = losses.build(model, teacher)
+        self.internals = self.recipe.needs - {"logits"}
+        if self.internals and teacher is None:
+            raise DfkdError(f"the loss recipe reads the teacher's {sorted(self.internals)}; expected a teacher model "
+                            "to run during training")
 
     # ------------------------------------------------------------------ helpers
     def _emit(self, event: str, *args) -> None:
@@ -160,6 +166,8 @@ class Trainer:
             if not p.requires_grad:
                 continue
             (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(p)
+        for module in self.recipe.modules():  # learned projections of layer-wise losses
+            decay += [p for p in module.parameters() if p.requires_grad]
         return torch.optim.AdamW([{"params": decay, "weight_decay": self.config.weight_decay},
                                   {"params": no_decay, "weight_decay": 0.0}], lr=self.config.learning_rate)
 
@@ -170,6 +178,8 @@ class Trainer:
 
     def score(self, ds: Dataset) -> float:
         """The model-selection score on an encoded validation set (higher is better)."""
+        if self.selection == "last":
+            return 0.0  # every evaluation ties; the trainer keeps the latest weights
         logits = self.predict(ds)
         if self.selection == "teacher":
             return agreement(self.task, logits, np.asarray(ds["teacher_logits"]))
@@ -184,9 +194,8 @@ class Trainer:
             The loss value and its named parts (for callbacks). Subclasses (e.g. adversarial KD) override it.
         """
         acc, cfg = self.accelerator, self.config
-        out = self.model(**model_inputs(batch))
-        teacher = {"logits": batch["teacher_logits"]} if "teacher_logits" in batch else {}
-        loss, parts = self.recipe({"logits": out.logits}, teacher, batch)
+        student, teacher = self.forward_outputs(batch)
+        loss, parts = self.recipe(student, teacher, batch)
         acc.backward(loss)
         if cfg.max_grad_norm:
             acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -198,6 +207,25 @@ class Trainer:
     def extra_settings(self) -> dict:
         """Hook: more settings that a resumed run must share (recorded in ``dfkd_training.json``)."""
         return {}
+
+    def forward_outputs(self, batch: dict) -> tuple[dict, dict]:
+        """Student outputs (with gradients) and teacher outputs for the loss recipe.
+
+        Teacher logits come from the transfer set (``teacher_logits``); hidden states and attention scores,
+        when a term needs them, from running the teacher on the batch without gradients.
+        """
+        flags = {"output_hidden_states": "hidden_states" in self.internals,
+                 "output_attentions": "attentions" in self.internals}
+        out = self.model(**model_inputs(batch), **{k: v for k, v in flags.items() if v})
+        student = {"logits": out.logits}
+        teacher = {"logits": batch["teacher_logits"]} if "teacher_logits" in batch else {}
+        if self.internals:
+            with torch.no_grad():
+                t_out = self.teacher(**model_inputs(batch), **{k: v for k, v in flags.items() if v})
+            teacher.setdefault("logits", t_out.logits)
+            for key in self.internals:
+                student[key], teacher[key] = getattr(out, key), getattr(t_out, key)
+        return student, teacher
 
     def prepare_extra(self) -> None:
         """Hook: prepare more models/optimizers with ``self.accelerator`` (before a checkpoint is loaded)."""
@@ -246,6 +274,15 @@ class Trainer:
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
         self.model, optimizer, dl, scheduler = acc.prepare(self.model, optimizer, dl, scheduler)
         self.optimizer, self.scheduler = optimizer, scheduler
+        for module in self.recipe.modules():
+            module.to(acc.device)
+            acc.register_for_checkpointing(module)  # learned projections resume with the student
+        if self.internals:
+            self.teacher.to(acc.device).eval()
+            if "attentions" in self.internals:
+                from .layerwise import use_attention_scores
+
+                self._attn = {id(m): use_attention_scores(acc.unwrap_model(m)) for m in (self.model, self.teacher)}
         self.prepare_extra()
 
         state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0, "settings": settings}
@@ -265,7 +302,7 @@ class Trainer:
 
         def evaluate(step: int) -> None:
             score = self.score(val)
-            if score > state["best"] and acc.is_main_process:
+            if (score > state["best"] or self.selection == "last") and acc.is_main_process:
                 state["best"], state["best_step"] = score, step
                 tmp = self.work_dir / "best.tmp"
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -323,6 +360,11 @@ class Trainer:
         final = self.work_dir / "final"
         shutil.rmtree(final, ignore_errors=True)
         model = type(self.accelerator.unwrap_model(self.model)).from_pretrained(best_dir)
+        previous = getattr(self, "_attn", {}).get(id(self.model))
+        if previous is not None:  # save with the attention implementation it came with, not the scores one
+            from .layerwise import use_attention_scores
+
+            use_attention_scores(model, previous)
         model.save_pretrained(final)
         self.tokenizer.save_pretrained(final)
         (final / "dfkd_training.json").write_text(json.dumps(summary, indent=2))

@@ -69,6 +69,9 @@ class CompareConfig:
         arms: arm names from :data:`ARMS`.
         arm_settings: per-arm generator settings overriding the arm's defaults, e.g.
             ``{"original": {"limit": 20000}}`` (applied to every generator of that arm).
+        variants: more table rows that reuse an arm's transfer set with another student, loss recipe,
+            training settings or stage schedule: ``{"layerwise": {"arm": "original", "stages": [...]},
+            "bilstm": {"arm": "original", "student": {"type": "bilstm"}}}``.
         seeds: number of student seeds per arm (seeds 0..N-1).
         training / losses: :class:`~dfkd.distill.trainer.TrainingConfig` and
             :class:`~dfkd.distill.losses.DistillationConfig` fields; ``training.max_steps`` is the budget.
@@ -85,6 +88,7 @@ class CompareConfig:
                                                    "num_attention_heads": 4, "intermediate_size": 1024})
     arms: list[str] = field(default_factory=lambda: ["original"])
     arm_settings: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict)
     seeds: int = 3
     training: dict = field(default_factory=dict)
     losses: dict = field(default_factory=dict)
@@ -147,7 +151,14 @@ def run_compare(config: CompareConfig) -> dict:
     from .scoring import evaluate_model, size_on_disk_mb
 
     spec = get_task(config.task)
-    arms = [ARMS.get(a) for a in config.arms]
+    rows = [(a, ARMS.get(a), {}) for a in config.arms]
+    for name, over in config.variants.items():
+        if unknown := set(over) - {"arm", "student", "losses", "training", "stages", "description"}:
+            raise DfkdError(f"variant {name!r}: unknown key(s) {sorted(unknown)}; expected arm, student, losses, "
+                            "training, stages, description")
+        if name in config.arms:
+            raise DfkdError(f"variant {name!r} has the name of an arm; expected a new row name")
+        rows.append((name, ARMS.get(over.get("arm", "original")), over))
     if config.seeds < 1:
         raise DfkdError(f"seeds must be >= 1, got {config.seeds}")
     training = TrainingConfig.from_dict(config.training)
@@ -174,50 +185,63 @@ def run_compare(config: CompareConfig) -> dict:
     results = {"name": config.name, "task": spec.name, "main_metric": spec.main_metric,
                "config": asdict(config), "teacher": {**t_row, "stages_s": teacher_stages}, "arms": {}}
 
-    for arm in arms:
-        adversarial = None
-        if arm.adversarial:
-            from ..zeroshot.adversarial import AdversarialConfig
-
-            adversarial = AdversarialConfig(**config.adversarial)
+    def transfer_set(arm: Arm):
+        """The arm's labelled transfer set (built once, kept in ``out/<arm>/transfer_set``) and its stage times."""
         arm_dir = out / arm.name
         stages: dict[str, float] = {}
         ts_dir = arm_dir / "transfer_set"
         if (ts_dir / "dfkd_card.json").is_file():
             ds, card = load_transfer_set(ts_dir)
-            stages.update(card.get("stages_s", {}))
-        else:
-            parts, cards = [], []
-            for i, (gen, settings) in enumerate(arm.generators):
-                settings = {**settings, **config.arm_settings.get(arm.name, {})}
-                ds_part, card_part = _timed(stages, "generate_s", build_transfer_set, gen, spec, data_dir, 0,
-                                            work_dir=arm_dir / f"generating-{i}", **settings)
-                parts.append(ds_part)
-                cards.append(card_part)
-            from datasets import concatenate_datasets
+            return ds, dict(card.get("stages_s", {}))
+        parts, cards = [], []
+        for i, (gen, settings) in enumerate(arm.generators):
+            settings = {**settings, **config.arm_settings.get(arm.name, {})}
+            ds_part, card_part = _timed(stages, "generate_s", build_transfer_set, gen, spec, data_dir, 0,
+                                        work_dir=arm_dir / f"generating-{i}", **settings)
+            parts.append(ds_part)
+            cards.append(card_part)
+        from datasets import concatenate_datasets
 
-            ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
-            ds = _timed(stages, "label_s", label_dataset, ds, teacher, tokenizer, arm_dir / "labelling",
-                        max_length=training.max_length)
-            card = {"arm": arm.name, "generators": cards, "teacher": config.teacher, "task": spec.name,
-                    "num_labels": spec.num_labels, "seed": 0, "stages_s": dict(stages)}
-            save_transfer_set(ds, ts_dir, card)
-            for tmp in (arm_dir / "labelling", *arm_dir.glob("generating-*")):
-                shutil.rmtree(tmp, ignore_errors=True)
+        ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+        ds = _timed(stages, "label_s", label_dataset, ds, teacher, tokenizer, arm_dir / "labelling",
+                    max_length=training.max_length)
+        card = {"arm": arm.name, "generators": cards, "teacher": config.teacher, "task": spec.name,
+                "num_labels": spec.num_labels, "seed": 0, "stages_s": dict(stages)}
+        save_transfer_set(ds, ts_dir, card)
+        for tmp in (arm_dir / "labelling", *arm_dir.glob("generating-*")):
+            shutil.rmtree(tmp, ignore_errors=True)
+        return ds, stages
 
+    built: dict[str, tuple] = {}
+    for name, arm, over in rows:
+        adversarial = None
+        if arm.adversarial:
+            from ..zeroshot.adversarial import AdversarialConfig
+
+            adversarial = AdversarialConfig(**config.adversarial)
+        if arm.name not in built:
+            built[arm.name] = transfer_set(arm)
+        ds, ts_stages = built[arm.name]
+        stages = dict(ts_stages)
+        arm_dir = out / name
+        student = over.get("student", config.student)
+        row_losses = DistillationConfig(**over["losses"]) if "losses" in over else losses
+        row_training = replace(training, **over.get("training", {}))
         seeds = []
         for seed in range(config.seeds):
             s_dir = arm_dir / f"seed-{seed}"
-            summary = distill(ds, spec, config.teacher, config.student, s_dir / "student",
-                              replace(training, seed=seed), losses, config.val_size, adversarial)
+            summary = distill(ds, spec, config.teacher, student, s_dir / "student",
+                              replace(row_training, seed=seed), row_losses, config.val_size, adversarial,
+                              stages=over.get("stages"))
             stages["distill_s"] = round(stages.get("distill_s", 0.0) + summary["train_seconds"], 1)
 
             def student_eval(s_dir=s_dir, seed=seed):
-                from transformers import AutoModelForSequenceClassification
+                from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
                 t = time.perf_counter()
                 model = AutoModelForSequenceClassification.from_pretrained(s_dir / "student")
-                row = evaluate_model(spec, model, tokenizer, dev, t_logits, t_main,
+                s_tokenizer = AutoTokenizer.from_pretrained(s_dir / "student")  # a BiLSTM student has its own
+                row = evaluate_model(spec, model, s_tokenizer, dev, t_logits, t_main,
                                      latency=config.latency and seed == 0, folder=s_dir / "student",
                                      max_length=training.max_length)
                 row.pop("logits")
@@ -229,8 +253,10 @@ def run_compare(config: CompareConfig) -> dict:
                           "steps": summary["steps"], "best_val_agreement": summary["best_val"]})
         mains = [s["main"] for s in seeds]
         first = seeds[0]
-        results["arms"][arm.name] = {
-            "description": arm.description, "transfer_rows": len(ds),
+        description = over.get("description") or (arm.description if not over else
+                                                   f"{arm.description}; {name}: {sorted(set(over) - {'arm'})}")
+        results["arms"][name] = {
+            "description": description, "transfer_set": arm.name, "transfer_rows": len(ds),
             "per_seed": seeds, "scores": mains,
             "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else 0.0,
             "pct_of_teacher": 100 * statistics.fmean(mains) / t_main,
