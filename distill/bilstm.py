@@ -84,7 +84,7 @@ class BiLSTMForSequenceClassification(PreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **_):
         special = input_ids.new_zeros(input_ids.shape, dtype=torch.bool)
-        for i in (self.config.sep_token_id, self.config.cls_token_id):
+        for i in (getattr(self.config, "sep_token_id", None), getattr(self.config, "cls_token_id", None)):
             if i is not None:
                 special |= input_ids == i
         real = (attention_mask.bool() if attention_mask is not None else torch.ones_like(special)) & ~special
