@@ -112,9 +112,10 @@ class DistillationConfig:
 
         dims = {}
         for who, model in (("student", student), ("teacher", teacher)):
-            if model is not None:
-                dims[f"{who}_layers"] = model.config.num_hidden_layers
-                dims[f"{who}_hidden"] = model.config.hidden_size
+            for key, attr in (("layers", "num_hidden_layers"), ("hidden", "hidden_size")):
+                value = getattr(model.config, attr, None) if model is not None else None
+                if value is not None:
+                    dims[f"{who}_{key}"] = value
         terms = []
         if self.kd_weight:
             terms.append(("kd", self.kd_weight, SoftTargetKL(self.temperature)))
