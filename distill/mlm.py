@@ -266,7 +266,8 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
             scheduler.step()
             optimizer.zero_grad()
             step += 1
-            smooth = float(loss) if smooth is None else 0.98 * smooth + 0.02 * float(loss)
+            value = loss.item()
+            smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
             bar.update(len(idx))
             bar.set_postfix(loss=f"{smooth:.3f}", refresh=False)
     bar.close()
