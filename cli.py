@@ -45,6 +45,13 @@ def _task(args):
     return spec, (resolve(args.data_dir, build=False) if args.data_dir else None)
 
 
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by the commands that write a transfer set."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--teacher", help="also label the rows with this teacher")
+    p.add_argument("--out", required=True)
+
+
 def _training_flags(p: argparse.ArgumentParser, **defaults) -> None:
     from .distill.trainer import TrainingConfig
 
@@ -281,9 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", default="original")
     p.add_argument("--split", default="train")
     p.add_argument("--limit", type=int, help="keep a seeded sample of N rows")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--teacher", help="also label it with this teacher")
-    p.add_argument("--out", required=True)
+    _output_flags(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("augment", help="augment a task's rows into a transfer set (TinyBERT or Tang et al.; "
@@ -292,9 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="train")
     p.add_argument("--method", default="tinybert", help="tinybert (Jiao et al. 2020) or tang (Tang et al. 2019)")
     p.add_argument("--limit", type=int, help="augment a seeded sample of N rows")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--teacher", help="also label the rows with this teacher")
+    _output_flags(p)
     p.add_argument("--batch-size", type=int, default=64, help="rows per Dataset.map batch (output does not "
                    "depend on it)")
     p.add_argument("--num-proc", type=int, help="Dataset.map processes (output does not depend on it)")
@@ -326,9 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pair-mix", help="pair tasks: e.g. adjacent=0.4,random=0.3,perturbed=0.3 (the default)")
     p.add_argument("--select-teacher", help="teacher-guided selection: class-balanced, most uncertain first")
     p.add_argument("--pool-factor", type=float, help="candidates per kept row for --select-teacher (default: 3)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--teacher", help="also label the rows with this teacher")
-    p.add_argument("--out", required=True)
+    _output_flags(p)
     p.set_defaults(func=cmd_ood)
 
     p = sub.add_parser("label", help="write teacher_logits into a transfer set (resumable)")

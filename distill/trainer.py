@@ -193,16 +193,20 @@ class Trainer:
         Returns:
             The loss value and its named parts (for callbacks). Subclasses (e.g. adversarial KD) override it.
         """
-        acc, cfg = self.accelerator, self.config
         student, teacher = self.forward_outputs(batch)
         loss, parts = self.recipe(student, teacher, batch)
+        self.optimizer_step(loss)
+        return loss.item(), parts
+
+    def optimizer_step(self, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss``, clip the student's gradients, step the optimizer and the schedule."""
+        acc, cfg = self.accelerator, self.config
         acc.backward(loss)
         if cfg.max_grad_norm:
             acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad()
-        return loss.item(), parts
 
     def extra_settings(self) -> dict:
         """Hook: more settings that a resumed run must share (recorded in ``dfkd_training.json``)."""

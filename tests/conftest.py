@@ -50,17 +50,23 @@ def tiny_bert_config(vocab_size: int, **kw):
     return BertConfig(**base)
 
 
+def save_tiny(model_class, folder: Path, tokenizer_dir: Path, seed: int) -> Path:
+    """Save a randomly initialised tiny ``model_class`` (seeded) with the tiny tokenizer into ``folder``."""
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    model_class(tiny_bert_config(len(tok))).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
     """A tiny BertModel folder (no heads), like the shipped base encoder."""
-    from transformers import AutoTokenizer, BertModel
+    from transformers import BertModel
 
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("tiny-base")
-    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-    BertModel(tiny_bert_config(len(tok))).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return save_tiny(BertModel, tmp_path_factory.mktemp("tiny-base"), tiny_tokenizer_dir, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from dfkd.zeroshot.adversarial import (
     mask_positions,
 )
 
-from conftest import tiny_bert_config, toy_rows
+from conftest import save_tiny, tiny_bert_config, toy_rows
 
 STUDENT = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
            "intermediate_size": 64}
@@ -27,14 +27,9 @@ STUDENT = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_att
 
 @pytest.fixture(scope="module")
 def tiny_generator_dir(tmp_path_factory, tiny_tokenizer_dir):
-    from transformers import AutoTokenizer, BertForMaskedLM
+    from transformers import BertForMaskedLM
 
-    torch.manual_seed(2)
-    d = tmp_path_factory.mktemp("tiny-generator")
-    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-    BertForMaskedLM(tiny_bert_config(len(tok))).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return save_tiny(BertForMaskedLM, tmp_path_factory.mktemp("tiny-generator"), tiny_tokenizer_dir, seed=2)
 
 
 def toy_transfer_set(n: int) -> Dataset:

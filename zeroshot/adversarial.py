@@ -209,7 +209,6 @@ class AdversarialTrainer(Trainer):
         if step % self.adv.student_steps == 0 and self.adv.generator_steps:
             gains = [self.generator_step(batch) for _ in range(self.adv.generator_steps)]
             parts["generator_divergence"] = sum(gains) / len(gains)
-        acc, cfg = self.accelerator, self.config
         with torch.no_grad():
             self.generator.eval()
             _, _, adv_ids = self.perturb(batch, hard_only=True)
@@ -222,12 +221,7 @@ class AdversarialTrainer(Trainer):
         adv_loss = self.divergence(adv_teacher, self.model(**adv_inputs).logits)
         w = self.adv.adversarial_weight
         loss = (1 - w) * clean_loss + w * adv_loss
-        acc.backward(loss)
-        if cfg.max_grad_norm:
-            acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad()
+        self.optimizer_step(loss)
         self._keep(adv_ids, batch, adv_teacher)
         return loss.item(), {**clean_parts, **parts, "adversarial": adv_loss.item()}
 
