@@ -1,3 +1,4 @@
 """Transfer sets, teacher labelling, losses, students and the common distiller."""
 
-from . import bilstm  # noqa: F401 - registers the BiLSTM student with the transformers Auto classes
+# registers the BiLSTM student with the transformers Auto classes, and the layer-wise losses in LOSSES
+from . import bilstm, layerwise  # noqa: F401
