@@ -178,3 +178,12 @@ def test_bilstm_student_shapes_round_trip_and_learning(tmp_path, tiny_teacher_di
              torch.tensor(test["label"]).numpy()).mean()
     assert agree >= 0.9
     assert json.loads((tmp_path / "s" / "config.json").read_text())["model_type"] == "dfkd-bilstm"
+
+
+def test_layerwise_losses_are_registered_without_importing_their_module():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "from dfkd.distill.losses import LOSSES; print(sorted(LOSSES))"],
+                         capture_output=True, text=True, check=True).stdout
+    assert all(name in out for name in ("embedding_mse", "hidden_mse", "attention_mse", "cosine_hidden"))
