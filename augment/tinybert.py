@@ -146,6 +146,10 @@ class TinyBertAugmenter(Augmenter):
             out.append(words)
         return out
 
+    def _asks_mlm(self, word: dict) -> bool:
+        """A single-piece word whose position fits in the MLM's first segment."""
+        return len(word["pieces"]) == 1 and word["pieces"][0] < self.max_length - 2
+
     def masked_inputs(self, analysed: list[list[dict]]) -> list[tuple[list[int], list[int], int]]:
         """The MLM inputs for the single-piece candidate words, in order of :meth:`analyse`'s output.
 
@@ -158,12 +162,10 @@ class TinyBertAugmenter(Augmenter):
         out = []
         for words in analysed:
             for w in words:
-                if len(w["pieces"]) != 1:
+                if not self._asks_mlm(w):
                     continue
                 pos = w["pieces"][0]
                 first = list(w["ids"][: self.max_length - 2])
-                if pos >= len(first):
-                    continue
                 first[pos] = mask_id
                 seq = [cls_id, *first, sep_id]
                 types = [0] * len(seq)
@@ -240,12 +242,11 @@ class TinyBertAugmenter(Augmenter):
             row = []
             for w in words:
                 surface = w["word"]
-                if len(w["pieces"]) == 1:
-                    if w["pieces"][0] < self.max_length - 2:
-                        found = [self._vocab[i] for i in tops[k] if not bad[i]]
-                        k += 1
-                    else:
-                        found = []
+                if self._asks_mlm(w):
+                    found = [self._vocab[i] for i in tops[k] if not bad[i]]
+                    k += 1
+                elif len(w["pieces"]) == 1:
+                    found = []  # beyond max_length: keeps itself
                 else:
                     found = near[surface]
                 found = [match_case(c, surface) for c in found if c.lower() != surface.lower()]
