@@ -52,6 +52,22 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
 
 
+def _label_and_save(args, spec, ds, card: dict, work: Path):
+    """Label ``ds`` with ``--teacher`` if given (shards in ``work/labelling``), save it to ``--out``, then remove
+    ``work`` (the command's temporary folder)."""
+    from .distill.transfer import save_transfer_set
+
+    if args.teacher:
+        from .distill.label import label_dataset, load_teacher
+
+        model, tokenizer = load_teacher(args.teacher, spec.num_labels)
+        ds = label_dataset(ds, model, tokenizer, work / "labelling")
+        card["teacher"] = args.teacher
+    save_transfer_set(ds, args.out, card)
+    shutil.rmtree(work, ignore_errors=True)
+    return ds
+
+
 def _training_flags(p: argparse.ArgumentParser, **defaults) -> None:
     from .distill.trainer import TrainingConfig
 
@@ -122,19 +138,12 @@ def cmd_assets(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    from .distill.transfer import build_transfer_set, save_transfer_set
+    from .distill.transfer import build_transfer_set
 
     spec, data_dir = _task(args)
     ds, card = build_transfer_set(args.generator, spec, data_dir, seed=args.seed, split=args.split,
                                   limit=args.limit)
-    if args.teacher:
-        from .distill.label import label_dataset, load_teacher
-
-        model, tokenizer = load_teacher(args.teacher, spec.num_labels)
-        ds = label_dataset(ds, model, tokenizer, Path(args.out + ".labelling"))
-        card["teacher"] = args.teacher
-    save_transfer_set(ds, args.out, card)
-    shutil.rmtree(args.out + ".labelling", ignore_errors=True)
+    ds = _label_and_save(args, spec, ds, card, Path(args.out + ".labelling"))
     print(f"wrote {len(ds)} rows to {args.out}")
 
 
@@ -145,7 +154,7 @@ AUGMENT_SETTINGS = {"num_aug": int, "replace_prob": float, "top_k": int, "mlm": 
 
 
 def cmd_augment(args) -> None:
-    from .distill.transfer import build_transfer_set, save_transfer_set
+    from .distill.transfer import build_transfer_set
 
     spec, data_dir = _task(args)
     settings = {k: getattr(args, k) for k in AUGMENT_SETTINGS if getattr(args, k) is not None}
@@ -154,14 +163,7 @@ def cmd_augment(args) -> None:
     ds, card = build_transfer_set("augment", spec, data_dir, seed=args.seed, work_dir=work, split=args.split,
                                   limit=args.limit, method=args.method, batch_size=args.batch_size,
                                   num_proc=args.num_proc, **settings)
-    if args.teacher:
-        from .distill.label import label_dataset, load_teacher
-
-        model, tokenizer = load_teacher(args.teacher, spec.num_labels)
-        ds = label_dataset(ds, model, tokenizer, work / "labelling")
-        card["teacher"] = args.teacher
-    save_transfer_set(ds, out, card)
-    shutil.rmtree(work, ignore_errors=True)
+    ds = _label_and_save(args, spec, ds, card, work)
     from collections import Counter
 
     print(f"wrote {len(ds)} rows to {out}: {dict(Counter(ds['source']))}")
@@ -170,7 +172,7 @@ def cmd_augment(args) -> None:
 def cmd_ood(args) -> None:
     from collections import Counter
 
-    from .distill.transfer import build_transfer_set, save_transfer_set
+    from .distill.transfer import build_transfer_set
 
     spec, _ = _task(args)
     settings = {k: getattr(args, k) for k in ("size", "multiple", "min_words", "max_words", "pool_factor")
@@ -184,14 +186,7 @@ def cmd_ood(args) -> None:
     ds, card = build_transfer_set("ood", spec, None, seed=args.seed, sources=args.source,
                                   teacher=args.select_teacher, **settings)
     out = Path(args.out)
-    if args.teacher:
-        from .distill.label import label_dataset, load_teacher
-
-        model, tokenizer = load_teacher(args.teacher, spec.num_labels)
-        ds = label_dataset(ds, model, tokenizer, out.with_name(out.name + ".labelling"))
-        card["teacher"] = args.teacher
-    save_transfer_set(ds, out, card)
-    shutil.rmtree(out.with_name(out.name + ".labelling"), ignore_errors=True)
+    ds = _label_and_save(args, spec, ds, card, out.with_name(out.name + ".labelling"))
     print(f"wrote {len(ds)} rows to {out}: {dict(Counter(ds['source']))} "
           f"(of {card['ood']['available_sentences']} usable sentences)")
 

@@ -64,6 +64,7 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
         return json.loads((out / "dfkd_training.json").read_text())
     plan = stages or [{}]
     outs = [out.with_name(f"{out.name}.stage-{k}") for k in range(1, len(plan))] + [out]
+    texts = list(train["text"]) + (list(train["text_pair"]) if spec.pair else [])  # for own-vocabulary students
     summaries = []
     current = student
     for k, (stage, stage_out) in enumerate(zip(plan, outs), 1):
@@ -71,7 +72,6 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
         s_losses = DistillationConfig(**stage["losses"]) if "losses" in stage else losses
         s_config = replace(config, **stage.get("training", {}))
         selection = stage.get("selection", "teacher" if final else "last")
-        texts = list(train["text"]) + (list(train["text_pair"]) if spec.pair else [])
         student_model, student_tokenizer = build_student_and_tokenizer(teacher_model, current, texts, spec.pair)
         check_compatible(teacher_model, student_model, own_vocabulary=student_tokenizer is not None)
         s_tokenizer = student_tokenizer or tokenizer

@@ -87,7 +87,8 @@ def project_teacher_embeddings(teacher, student) -> None:
 
 @STUDENTS.register("checkpoint")
 def from_checkpoint(teacher, path: str):
-    """A saved student (any ``AutoModelForSequenceClassification`` folder), checked against the teacher.
+    """A saved student (any ``AutoModelForSequenceClassification`` folder), checked against the teacher;
+    ``(model, tokenizer)`` for a student with its own vocabulary (BiLSTM).
 
     Raises:
         DfkdError: missing folder, or a vocabulary / ``num_labels`` that differs from the teacher's.
@@ -100,7 +101,12 @@ def from_checkpoint(teacher, path: str):
         model = AutoModelForSequenceClassification.from_pretrained(resolve(path))
     except OSError as err:
         raise DfkdError(f"cannot load student checkpoint {path!r}: {str(err).splitlines()[0]}") from None
-    check_compatible(teacher, model, own_vocabulary=model.config.model_type == "dfkd-bilstm")
+    if model.config.model_type == "dfkd-bilstm":  # a student with its own word vocabulary
+        from transformers import AutoTokenizer
+
+        check_compatible(teacher, model, own_vocabulary=True)
+        return model, AutoTokenizer.from_pretrained(resolve(path))
+    check_compatible(teacher, model)
     return model
 
 
@@ -168,12 +174,6 @@ def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = N
         made = builder(teacher, **spec)
     except TypeError as err:
         raise DfkdError(f"bad settings for student type {kind!r}: {err}") from None
-    if kind == "checkpoint" and getattr(made.config, "model_type", "") == "dfkd-bilstm":
-        from transformers import AutoTokenizer
-
-        from ..assets import resolve
-
-        return made, AutoTokenizer.from_pretrained(resolve(spec["path"]))
     return made if isinstance(made, tuple) else (made, None)
 
 

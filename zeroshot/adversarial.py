@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..distill.losses import SoftTargetKL
 from ..distill.mlm import masked_logits
 from ..distill.trainer import Trainer
 from ..errors import DfkdError
@@ -123,7 +124,7 @@ class AdversarialTrainer(Trainer):
         super().__init__(student, tokenizer, task, config, losses, "teacher", out_dir, callbacks, desc)
         check_shared_vocabulary(tokenizer, generator_tokenizer, teacher, generator, student)
         self.teacher, self.generator, self.adv = teacher, generator, adversarial
-        self.temperature = losses.temperature
+        self.kd = SoftTargetKL(losses.temperature)
         special = torch.zeros(generator.get_input_embeddings().weight.shape[0], dtype=torch.bool)
         special[[i for i in tokenizer.all_special_ids if i < len(special)]] = True
         self.special = special
@@ -151,12 +152,8 @@ class AdversarialTrainer(Trainer):
 
     # ------------------------------------------------------------------ pieces
     def divergence(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
-        """KL(teacher || student) on temperature-softened outputs x T^2 (batch mean); MSE for one output."""
-        if teacher_logits.shape[-1] == 1:
-            return F.mse_loss(student_logits, teacher_logits)
-        t = self.temperature
-        return F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
-                        reduction="batchmean", log_target=True) * t * t
+        """The distiller's soft-target KL (x T^2; MSE for one output), :class:`~dfkd.distill.losses.SoftTargetKL`."""
+        return self.kd({"logits": student_logits}, {"logits": teacher_logits}, {})
 
     def perturb(self, batch: dict, hard_only: bool):
         """Generator-rewritten inputs.
