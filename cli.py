@@ -356,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--student-steps", type=int, help="student steps per cycle (100)")
     g.add_argument("--generator-lr", type=float, help="default: 5e-5")
     g.add_argument("--adversarial-weight", type=float, help="weight of the adversarial term (0.5)")
+    g.add_argument("--adversarial-rows", type=int, help="rows of each batch the generator rewrites (all); fewer "
+                   "is faster on a CPU")
     _training_flags(p)
     p.set_defaults(func=cmd_distill)
 

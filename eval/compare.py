@@ -185,6 +185,10 @@ def run_compare(config: CompareConfig) -> dict:
     results = {"name": config.name, "task": spec.name, "main_metric": spec.main_metric,
                "config": asdict(config), "teacher": {**t_row, "stages_s": teacher_stages}, "arms": {}}
 
+    def generator_settings(arm: Arm) -> list:
+        """``[(generator, settings), ...]`` of ``arm`` with the config's ``arm_settings`` applied."""
+        return [(gen, {**settings, **config.arm_settings.get(arm.name, {})}) for gen, settings in arm.generators]
+
     def transfer_set(arm: Arm):
         """The arm's labelled transfer set (built once, kept in ``out/<arm>/transfer_set``) and its stage times."""
         arm_dir = out / arm.name
@@ -194,8 +198,7 @@ def run_compare(config: CompareConfig) -> dict:
             ds, card = load_transfer_set(ts_dir)
             return ds, dict(card.get("stages_s", {}))
         parts, cards = [], []
-        for i, (gen, settings) in enumerate(arm.generators):
-            settings = {**settings, **config.arm_settings.get(arm.name, {})}
+        for i, (gen, settings) in enumerate(generator_settings(arm)):
             ds_part, card_part = _timed(stages, "generate_s", build_transfer_set, gen, spec, data_dir, 0,
                                         work_dir=arm_dir / f"generating-{i}", **settings)
             parts.append(ds_part)
@@ -212,16 +215,17 @@ def run_compare(config: CompareConfig) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
         return ds, stages
 
-    built: dict[str, tuple] = {}
+    built: dict[str, tuple] = {}  # arms with the same generators and settings share one transfer set
     for name, arm, over in rows:
         adversarial = None
         if arm.adversarial:
             from ..zeroshot.adversarial import AdversarialConfig
 
             adversarial = AdversarialConfig(**config.adversarial)
-        if arm.name not in built:
-            built[arm.name] = transfer_set(arm)
-        ds, ts_stages = built[arm.name]
+        key = json.dumps(generator_settings(arm), sort_keys=True)
+        if key not in built:
+            built[key] = (arm.name, *transfer_set(arm))
+        ts_name, ds, ts_stages = built[key]
         stages = dict(ts_stages)
         arm_dir = out / name
         student = over.get("student", config.student)
@@ -256,7 +260,7 @@ def run_compare(config: CompareConfig) -> dict:
         description = over.get("description") or (arm.description if not over else
                                                    f"{arm.description}; {name}: {sorted(set(over) - {'arm'})}")
         results["arms"][name] = {
-            "description": description, "transfer_set": arm.name, "transfer_rows": len(ds),
+            "description": description, "transfer_set": ts_name, "transfer_rows": len(ds),
             "per_seed": seeds, "scores": mains,
             "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else 0.0,
             "pct_of_teacher": 100 * statistics.fmean(mains) / t_main,

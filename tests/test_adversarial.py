@@ -17,6 +17,7 @@ from dfkd.zeroshot.adversarial import (
     AdversarialTrainer,
     check_shared_vocabulary,
     mask_positions,
+    sample_tokens,
 )
 
 from conftest import save_tiny, tiny_bert_config, toy_rows
@@ -50,6 +51,21 @@ def test_mask_positions_rate_specials_padding_and_at_least_one():
     assert abs(where[200:, 1:-1].float().mean().item() - 0.3) < 0.02
     tiny = mask_positions(ids[:50], att[:50], special, 1e-6, torch.Generator().manual_seed(0))
     assert (tiny.sum(1) == 1).all()  # at least (here: exactly) one per row
+
+
+def test_sample_tokens_follows_the_softmax_and_never_picks_blocked_ids():
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1e4, -1.0], [0.0, 0.0, 0.0, 0.0, -1e4]])
+    n = 40_000
+    draws = sample_tokens(logits.repeat_interleave(n, 0), torch.Generator().manual_seed(0)).view(2, n)
+    for row, want in zip(draws, logits.softmax(-1)):
+        freq = torch.bincount(row, minlength=5).float() / n
+        assert torch.allclose(freq, want, atol=0.01), (freq, want)  # 4 sigma of a binomial at n = 40k is ~0.01
+    assert not (draws[0] == 3).any() and not (draws[1] == 4).any()
+
+
+def test_adversarial_rows_setting_is_validated():
+    with pytest.raises(DfkdError, match="adversarial_rows >= 1"):
+        AdversarialConfig(adversarial_rows=0)
 
 
 def test_vocabulary_mismatch_is_a_clear_error(tiny_teacher_dir, tiny_generator_dir):
@@ -123,3 +139,18 @@ def test_adversarial_distill_writes_student_and_adversarial_transfer_set(tmp_pat
     validate(ds, get_task("sst2"))
     assert len(ds) == 20 and set(ds["source"]) == {"adversarial"} and card["settings"]["mask_prob"] == 0.3
     assert json.loads((tmp_path / "s" / "dfkd_training.json").read_text())["adversarial"]["student_steps"] == 3
+
+
+def test_adversarial_rows_rewrites_only_that_many_rows_per_step(tmp_path, tiny_teacher_dir, tiny_generator_dir):
+    from dfkd.distill.distiller import distill
+    from dfkd.distill.transfer import load_transfer_set
+
+    cfg = TrainingConfig(batch_size=8, max_steps=5, learning_rate=1e-3, max_length=16, checkpoint_every=0)
+    adv = AdversarialConfig(generator=str(tiny_generator_dir), generator_steps=1, student_steps=2, keep_texts=1000,
+                            adversarial_rows=3)
+    distill(toy_transfer_set(64), "sst2", str(tiny_teacher_dir), STUDENT, tmp_path / "s", cfg,
+            DistillationConfig(), val_size=8, adversarial=adv)
+    ds, _ = load_transfer_set(tmp_path / "s" / "adversarial")
+    # 3 rewritten rows per student step (whole batches would give up to 40); a row the tiny generator turned
+    # into text that decodes empty is not kept
+    assert 12 <= len(ds) <= 5 * 3

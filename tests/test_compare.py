@@ -46,6 +46,26 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     assert again["arms"]["original"]["scores"] == arm["scores"]
 
 
+@pytest.mark.slow
+def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, tiny_teacher_dir, monkeypatch):
+    from dfkd.eval.compare import Arm
+
+    monkeypatch.setitem(ARMS._items, "original-again", Arm("original-again", (("original", {}),), "same data"))
+    data = _glue_sst2(tmp_path / "SST-2", n_train=40, n_dev=16)
+    config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir),
+                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
+                                    "num_attention_heads": 2, "intermediate_size": 32},
+                           arms=["original", "original-again"], seeds=1,
+                           training={"batch_size": 8, "max_steps": 2, "max_length": 16, "checkpoint_every": 0},
+                           val_size=8, latency=False, out=str(tmp_path / "run"))
+    arms = run_compare(config)["arms"]
+    assert arms["original-again"]["transfer_set"] == "original" and not (tmp_path / "run" / "original-again" /
+                                                                         "transfer_set").exists()
+    # different settings for one of them: its own transfer set
+    arms = run_compare(config.replace(out=str(tmp_path / "run2"), arm_settings={"original-again": {"limit": 20}}))["arms"]
+    assert arms["original-again"]["transfer_set"] == "original-again" and arms["original-again"]["transfer_rows"] == 20
+
+
 def test_compare_rejects_unknown_arm_and_preset_keys(tmp_path):
     with pytest.raises(DfkdError, match="unknown compare arm 'magic'; expected one of: augment, ood, ood\\+adversarial, original"):
         run_compare(CompareConfig(arms=["magic"], out=str(tmp_path / "x")))
