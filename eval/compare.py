@@ -312,9 +312,9 @@ def plot_compare(results: dict, path: Path) -> None:
     stds = [results["arms"][n]["std"] for n in names]
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 + 1.4 * len(names)), 3.8), dpi=120)
     bars = ax.bar(names, means, yerr=stds, capsize=6, color="#4c72b0")
-    for b, n in zip(bars, names):
-        ax.annotate(f"{results['arms'][n]['pct_of_teacher']:.1f}%", (b.get_x() + b.get_width() / 2, b.get_height()),
-                    xytext=(0, 8), textcoords="offset points", ha="center", fontsize=8)
+    for b, n, sd in zip(bars, names, stds):  # label above the error bar
+        ax.annotate(f"{results['arms'][n]['pct_of_teacher']:.1f}%", (b.get_x() + b.get_width() / 2, b.get_height() + sd),
+                    xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
     t = results["teacher"]["main"]
     ax.axhline(t, ls="--", color="#c44e52", label=f"teacher {t:.3f}")
     low = min([*means, t]) - 0.1
