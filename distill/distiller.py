@@ -6,6 +6,7 @@ The distiller never looks at which generator made a row: it reads ``text`` [, ``
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -41,7 +42,8 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
 
     Returns:
         The training summary (steps, best validation agreement, seconds, settings); with ``stages``, the final
-        stage's summary plus ``stages`` (all of them).
+        stage's summary with ``steps`` and ``train_seconds`` summed over the stages, plus ``stages`` (each
+        stage's own summary); it is also what ``<out>/dfkd_training.json`` holds.
 
     Raises:
         DfkdError: unlabelled or malformed transfer set; teacher/student mismatch; a recipe that needs
@@ -59,8 +61,6 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     losses = losses or DistillationConfig()
     train, val = held_out_split(ds, val_size, config.seed)
     if stages and (out / "dfkd_training.json").is_file():  # finished before; its intermediate stages are gone
-        import json
-
         return json.loads((out / "dfkd_training.json").read_text())
     plan = stages or [{}]
     outs = [out.with_name(f"{out.name}.stage-{k}") for k in range(1, len(plan))] + [out]
@@ -91,6 +91,11 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
                                          generator, generator_tokenizer, adversarial, desc=f"adversarial KD {spec.name}")
         summaries.append(trainer.fit(train, val))
         current = {"type": "checkpoint", "path": str(stage_out)}
+    if not stages:
+        return summaries[-1]
+    summary = {**summaries[-1], "stages": summaries, "steps": sum(s["steps"] for s in summaries),
+               "train_seconds": round(sum(s["train_seconds"] for s in summaries), 1)}
+    (out / "dfkd_training.json").write_text(json.dumps(summary, indent=2))  # the schedule's record, not stage k's
     for stage_out in outs[:-1]:  # the final student exists; intermediate students are no longer needed
         shutil.rmtree(stage_out, ignore_errors=True)
-    return {**summaries[-1], "stages": summaries} if stages else summaries[-1]
+    return summary

@@ -121,11 +121,18 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 class _Projected(nn.Module):
-    """Base for losses with a learned student->teacher projection ``W`` (``H_s -> H_t``, no bias, as TinyBERT)."""
+    """Base for losses with a learned student->teacher projection ``W_e`` (``H_s -> H_t``).
+
+    The projection has a bias, as TinyBERT's reference (``fit_dense = nn.Linear(hidden, fit_size)``) although
+    the paper writes ``E^S W_e``: the bias absorbs the part of the teacher's states that is the same for every
+    token (BERT-like states are strongly anisotropic). Without it the MSE is dominated by that constant, and a
+    student trained from scratch could lower it by emitting a constant vector at every position, which
+    erased the input (we saw 2 of 3 seeds collapse to a constant prediction in ``sst2-layerwise-quick``).
+    """
 
     def __init__(self, student_hidden: int, teacher_hidden: int):
         super().__init__()
-        self.proj = nn.Linear(student_hidden, teacher_hidden, bias=False)
+        self.proj = nn.Linear(student_hidden, teacher_hidden)
 
 
 @LOSSES.register("embedding_mse")
@@ -145,7 +152,8 @@ class HiddenMSE(nn.Module):
 
     Args:
         mapping: :func:`layer_mapping` name or list; student_layers / teacher_layers: depths;
-        student_hidden / teacher_hidden: widths (one shared ``W_h``, as TinyBERT).
+        student_hidden / teacher_hidden: widths (one shared ``W_h`` with a bias, as TinyBERT's reference; see
+            :class:`_Projected`).
     """
 
     needs = ("hidden_states",)
@@ -154,7 +162,7 @@ class HiddenMSE(nn.Module):
                  mapping: str | list[int] = "uniform"):
         super().__init__()
         self.pairs = layer_mapping(mapping, student_layers, teacher_layers)
-        self.proj = nn.Linear(student_hidden, teacher_hidden, bias=False)
+        self.proj = nn.Linear(student_hidden, teacher_hidden)
 
     def forward(self, student: dict, teacher: dict, batch: dict) -> torch.Tensor:
         s_h, t_h = student["hidden_states"], teacher["hidden_states"]

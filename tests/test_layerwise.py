@@ -55,11 +55,18 @@ def test_hidden_and_embedding_mse_by_hand():
     with torch.no_grad():
         hidden.proj.weight.copy_(torch.eye(2))
         emb.proj.weight.copy_(2 * torch.eye(2))
+        hidden.proj.bias.zero_()
+        emb.proj.bias.zero_()
     s, t = {"hidden_states": s_h}, {"hidden_states": t_h}
     # real tokens only: ((1-0)^2 + 0 + 0 + (4-2)^2) / 4 = 5/4
     assert hidden(s, t, batch).item() == pytest.approx(1.25)
     assert emb(s, t, batch).item() == pytest.approx(0.0)  # 2 * 1 == 2
     assert HiddenMSE(1, 2, 2, 3).proj.weight.shape == (3, 2)  # W_h maps student width 2 to teacher width 3
+    # the projection's bias takes a per-dimension offset shared by all tokens: teacher = 2 * student + (5, -3)
+    with torch.no_grad():
+        emb.proj.bias.copy_(torch.tensor([5.0, -3.0]))
+    shifted = {"hidden_states": (2 * s_h[1] + torch.tensor([5.0, -3.0]),)}
+    assert emb({"hidden_states": (s_h[1],)}, shifted, batch).item() == pytest.approx(0.0)
 
 
 def test_attention_mse_masks_pairs_and_averages_heads():
@@ -127,7 +134,9 @@ def test_two_stage_schedule_runs_and_cleans_up(tmp_path, tiny_teacher_dir):
     assert AutoConfig.from_pretrained(tmp_path / "s")._attn_implementation != "dfkd_scores"
     again = distill(_toy_set(160), "sst2", str(tiny_teacher_dir), student, tmp_path / "s", cfg,
                     DistillationConfig(), val_size=16, stages=stages)
-    assert again["steps"] == 6  # finished: nothing is retrained
+    assert summary["steps"] == 14 and summary["train_seconds"] == pytest.approx(
+        sum(s["train_seconds"] for s in summary["stages"]), abs=0.1)  # the whole schedule's budget and time
+    assert again == summary  # finished: nothing is retrained, the schedule's record is returned
 
 
 def test_layerwise_recipe_without_teacher_is_an_error(tiny_teacher_dir):
