@@ -68,6 +68,15 @@ def test_adversarial_rows_setting_is_validated():
         AdversarialConfig(adversarial_rows=0)
 
 
+def test_adversarial_slice_takes_evenly_spaced_rows(tmp_path, tiny_teacher_dir, tiny_generator_dir):
+    tr = _trainer(tmp_path, tiny_teacher_dir, tiny_generator_dir, adversarial_rows=3)
+    batch = {"input_ids": torch.arange(8)[:, None].repeat(1, 4), "attention_mask": torch.ones(8, 4),
+             "teacher_logits": torch.arange(8.0)[:, None]}
+    part = tr.adversarial_slice(batch)
+    assert part["input_ids"][:, 0].tolist() == [0, 4, 7] and part["teacher_logits"][:, 0].tolist() == [0, 4, 7]
+    assert tr.adversarial_slice({k: v[:2] for k, v in batch.items()})["input_ids"].shape[0] == 2  # fewer rows: all
+
+
 def test_vocabulary_mismatch_is_a_clear_error(tiny_teacher_dir, tiny_generator_dir):
     from transformers import (
         AutoModelForSequenceClassification,

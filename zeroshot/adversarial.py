@@ -18,8 +18,9 @@ before them (MATE-KD: 10 : 100):
 
 ``D`` is the KD loss of the recipe's temperature (KL x T^2), or MSE on the score for regression teachers.
 On a CPU the adversarial term costs far more than the clean one (a generator forward and a teacher forward
-per rewritten row: ~4x a plain step for a 4-layer student on 2 cores); ``adversarial_rows`` rewrites only the first
-rows of each (shuffled) batch, trading adversarial coverage for speed (``None``: the whole batch, MATE-KD).
+per rewritten row: ~4x a plain step for a 4-layer student on 2 cores); ``adversarial_rows`` rewrites only that
+many rows of each batch, evenly spaced through it (batches are length-sorted, so the first rows would always be
+the shortest), trading adversarial coverage for speed (``None``: the whole batch, MATE-KD).
 Student steps need only a hard sample, drawn exactly from the generator's softmax by inverse CDF
 (:func:`sample_tokens`; the same law as the Gumbel-max argmax and ~10x cheaper than drawing a Gumbel per
 vocabulary entry); generator steps use :func:`torch.nn.functional.gumbel_softmax` for the gradient.
@@ -58,7 +59,7 @@ class AdversarialConfig:
         gumbel_tau: Gumbel-softmax temperature.
         adversarial_weight: weight of the adversarial term in the student's loss (clean term: 1 - it).
         keep_texts: generated sentences saved as the ``adversarial`` transfer set.
-        adversarial_rows: rows of each batch the generator rewrites (the first ones; ``None``: all).
+        adversarial_rows: rows of each batch the generator rewrites (evenly spaced; ``None``: all).
     """
 
     generator: str = "models/mlm-minilm-l6"
@@ -201,11 +202,15 @@ class AdversarialTrainer(Trainer):
         return one_hot, where, new_ids
 
     def adversarial_slice(self, batch: dict) -> dict:
-        """The rows of ``batch`` the generator rewrites (the first ``adversarial_rows``; all when unset)."""
-        k = self.adv.adversarial_rows
-        if k is None or k >= len(batch["input_ids"]):
+        """The rows of ``batch`` the generator rewrites: ``adversarial_rows`` evenly spaced ones (all when unset).
+
+        Batches come length-sorted, so evenly spaced rows cover the batch's lengths, not only its shortest.
+        """
+        k, n = self.adv.adversarial_rows, len(batch["input_ids"])
+        if k is None or k >= n:
             return batch
-        return {key: v[:k] if torch.is_tensor(v) else v for key, v in batch.items()}
+        rows = torch.linspace(0, n - 1, k).round().long().to(batch["input_ids"].device)
+        return {key: v[rows] if torch.is_tensor(v) else v for key, v in batch.items()}
 
     def _embeds(self, model, ids: torch.Tensor, where: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
         table = self.accelerator.unwrap_model(model).get_input_embeddings().weight
