@@ -121,10 +121,10 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 class _Projected(nn.Module):
-    """Base for losses with a learned student->teacher projection ``W_e`` (``H_s -> H_t``).
+    """Base for losses with a learned student->teacher projection ``W`` (``H_s -> H_t``; TinyBERT's W_e, W_h).
 
     The projection has a bias, as TinyBERT's reference (``fit_dense = nn.Linear(hidden, fit_size)``) although
-    the paper writes ``E^S W_e``: the bias takes the part of the teacher's states shared by all tokens
+    the paper writes ``E^S W_e`` and ``H^S W_h``: the bias takes the part of the teacher's states shared by all tokens
     (about 10% of their energy for the default teacher), so the student's own states need not carry it.
     """
 
@@ -145,12 +145,12 @@ class EmbeddingMSE(_Projected):
 
 
 @LOSSES.register("hidden_mse")
-class HiddenMSE(nn.Module):
+class HiddenMSE(_Projected):
     """TinyBERT eq. 9: ``sum over mapped layers of MSE(H^S_m W_h, H^T_g(m))`` over real tokens.
 
     Args:
         mapping: :func:`layer_mapping` name or list; student_layers / teacher_layers: depths;
-        student_hidden / teacher_hidden: widths (one shared ``W_h`` with a bias, as TinyBERT's reference; see
+        student_hidden / teacher_hidden: widths (one ``W_h`` shared by all mapped layers; see
             :class:`_Projected`).
     """
 
@@ -158,9 +158,8 @@ class HiddenMSE(nn.Module):
 
     def __init__(self, student_layers: int, teacher_layers: int, student_hidden: int, teacher_hidden: int,
                  mapping: str | list[int] = "uniform"):
-        super().__init__()
+        super().__init__(student_hidden, teacher_hidden)
         self.pairs = layer_mapping(mapping, student_layers, teacher_layers)
-        self.proj = nn.Linear(student_hidden, teacher_hidden)
 
     def forward(self, student: dict, teacher: dict, batch: dict) -> torch.Tensor:
         s_h, t_h = student["hidden_states"], teacher["hidden_states"]

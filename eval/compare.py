@@ -189,8 +189,9 @@ def run_compare(config: CompareConfig) -> dict:
         """``[(generator, settings), ...]`` of ``arm`` with the config's ``arm_settings`` applied."""
         return [(gen, {**settings, **config.arm_settings.get(arm.name, {})}) for gen, settings in arm.generators]
 
-    def transfer_set(arm: Arm):
-        """The arm's labelled transfer set (built once, kept in ``out/<arm>/transfer_set``) and its stage times."""
+    def transfer_set(arm: Arm, generators: list):
+        """The arm's labelled transfer set from ``generators`` (:func:`generator_settings`; built once, kept in
+        ``out/<arm>/transfer_set``) and its stage times."""
         arm_dir = out / arm.name
         stages: dict[str, float] = {}
         ts_dir = arm_dir / "transfer_set"
@@ -198,7 +199,7 @@ def run_compare(config: CompareConfig) -> dict:
             ds, card = load_transfer_set(ts_dir)
             return ds, dict(card.get("stages_s", {}))
         parts, cards = [], []
-        for i, (gen, settings) in enumerate(generator_settings(arm)):
+        for i, (gen, settings) in enumerate(generators):
             ds_part, card_part = _timed(stages, "generate_s", build_transfer_set, gen, spec, data_dir, 0,
                                         work_dir=arm_dir / f"generating-{i}", **settings)
             parts.append(ds_part)
@@ -222,9 +223,10 @@ def run_compare(config: CompareConfig) -> dict:
             from ..zeroshot.adversarial import AdversarialConfig
 
             adversarial = AdversarialConfig(**config.adversarial)
-        key = json.dumps(generator_settings(arm), sort_keys=True)
+        generators = generator_settings(arm)
+        key = json.dumps(generators, sort_keys=True)
         if key not in built:
-            built[key] = (arm.name, *transfer_set(arm))
+            built[key] = (arm.name, *transfer_set(arm, generators))
         ts_name, ds, ts_stages = built[key]
         stages = dict(ts_stages)
         arm_dir = out / name

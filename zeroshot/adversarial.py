@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..distill.data import model_inputs
 from ..distill.losses import SoftTargetKL
 from ..distill.mlm import masked_logits
 from ..distill.trainer import Trainer
@@ -185,12 +186,9 @@ class AdversarialTrainer(Trainer):
             ``(one_hot (M, V) at the masked positions or None when hard_only, where (B, L), token ids (B, L)
             of x')``; ``one_hot`` carries the straight-through gradient.
         """
-        ids, att = batch["input_ids"], batch["attention_mask"]
-        where = mask_positions(ids, att, self.special, self.adv.mask_prob)
-        masked = ids.masked_fill(where, self.tokenizer.mask_token_id)
-        inputs = {"input_ids": masked, "attention_mask": att}
-        if "token_type_ids" in batch:
-            inputs["token_type_ids"] = batch["token_type_ids"]
+        ids = batch["input_ids"]
+        where = mask_positions(ids, batch["attention_mask"], self.special, self.adv.mask_prob)
+        inputs = {**model_inputs(batch), "input_ids": ids.masked_fill(where, self.tokenizer.mask_token_id)}
         logits = masked_logits(self.accelerator.unwrap_model(self.generator), where, **inputs)
         logits = logits.masked_fill(self.special, -1e4)  # never generate [CLS], [SEP], [PAD], [MASK]
         new_ids = ids.clone()
@@ -217,20 +215,18 @@ class AdversarialTrainer(Trainer):
         emb = table[ids]
         return emb.masked_scatter(where[..., None], (one_hot.to(table.dtype) @ table))
 
-    def _outputs(self, model, batch, ids, where, one_hot):
-        inputs = {"inputs_embeds": self._embeds(model, ids, where, one_hot), "attention_mask": batch["attention_mask"]}
-        if "token_type_ids" in batch:
-            inputs["token_type_ids"] = batch["token_type_ids"]
+    def _outputs(self, model, batch, where, one_hot):
+        inputs = model_inputs(batch)
+        inputs["inputs_embeds"] = self._embeds(model, inputs.pop("input_ids"), where, one_hot)
         return model(**inputs).logits
 
     def generator_step(self, batch: dict) -> float:
-        """One generator update: maximise the teacher-student divergence on generated inputs."""
+        """One generator update on ``batch`` (the rows it rewrites): maximise the teacher-student divergence on
+        generated inputs."""
         self.generator.train()
-        batch = self.adversarial_slice(batch)
         one_hot, where, _ = self.perturb(batch, hard_only=False)
-        ids = batch["input_ids"]
-        loss = -self.divergence(self._outputs(self.teacher, batch, ids, where, one_hot),
-                                self._outputs(self.model, batch, ids, where, one_hot))
+        loss = -self.divergence(self._outputs(self.teacher, batch, where, one_hot),
+                                self._outputs(self.model, batch, where, one_hot))
         self.accelerator.backward(loss)
         self.generator_optimizer.step()
         self.generator_optimizer.zero_grad()
@@ -239,18 +235,16 @@ class AdversarialTrainer(Trainer):
 
     def training_step(self, batch: dict, step: int) -> tuple[float, dict]:
         parts: dict = {}
-        if step % self.adv.student_steps == 0 and self.adv.generator_steps:
-            gains = [self.generator_step(batch) for _ in range(self.adv.generator_steps)]
-            parts["generator_divergence"] = sum(gains) / len(gains)
         adv_batch = self.adversarial_slice(batch)
+        if step % self.adv.student_steps == 0 and self.adv.generator_steps:
+            gains = [self.generator_step(adv_batch) for _ in range(self.adv.generator_steps)]
+            parts["generator_divergence"] = sum(gains) / len(gains)
         with torch.no_grad():
             self.generator.eval()
             _, _, adv_ids = self.perturb(adv_batch, hard_only=True)
-            adv_inputs = {"input_ids": adv_ids, "attention_mask": adv_batch["attention_mask"]}
-            if "token_type_ids" in adv_batch:
-                adv_inputs["token_type_ids"] = adv_batch["token_type_ids"]
+            adv_inputs = {**model_inputs(adv_batch), "input_ids": adv_ids}
             adv_teacher = self.teacher(**adv_inputs).logits.float()
-        clean = self.model(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch})
+        clean = self.model(**model_inputs(batch))
         clean_loss, clean_parts = self.recipe({"logits": clean.logits}, {"logits": batch["teacher_logits"]}, batch)
         adv_loss = self.divergence(adv_teacher, self.model(**adv_inputs).logits)
         w = self.adv.adversarial_weight
