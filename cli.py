@@ -117,8 +117,11 @@ def cmd_teacher(args) -> None:
 def cmd_mlm(args) -> None:
     from .distill.mlm import MLMConfig, train_mlm
 
-    config = MLMConfig(**{k: getattr(args, k) for k in ("unfreeze_layers", "epochs", "head_lr", "encoder_lr",
-                                                         "seed", "max_texts") if getattr(args, k) is not None})
+    keys = ("layers", "unfreeze_layers", "epochs", "head_lr", "encoder_lr", "seed", "max_texts", "train_embeddings")
+    settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    if settings.get("layers") == 0:
+        settings["layers"] = None  # every layer of the base
+    config = MLMConfig(**settings)
     card = train_mlm(args.base, args.text, args.out, config)
     print(json.dumps({k: card[k] for k in ("top1", "top5", "wall_seconds")}, indent=2))
 
@@ -266,11 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default="minilm-l6")
     p.add_argument("--text", nargs="+", default=["ood/agnews.txt"], help="text files, one item per line")
     p.add_argument("--out", required=True)
-    p.add_argument("--unfreeze-layers", type=int, help="top encoder layers trained with the head (default: 6, all)")
-    p.add_argument("--epochs", type=float, help="default: 2")
+    p.add_argument("--layers", type=int, help="keep only the base's bottom N encoder layers (default: 4, tuned for minilm-l6; 0: all)")
+    p.add_argument("--unfreeze-layers", type=int, help="top encoder layers trained with the head (default: all)")
+    p.add_argument("--epochs", type=float, help="default: 2.75")
     p.add_argument("--head-lr", type=float, help="default: 3e-3")
-    p.add_argument("--encoder-lr", type=float, help="default: 2e-4")
+    p.add_argument("--encoder-lr", type=float, help="default: 4e-4")
     p.add_argument("--max-texts", type=int, help="use at most N lines")
+    p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=None,
+                   help="also train the word embeddings and the tied decoder, at the encoder lr (default: on)")
     p.add_argument("--seed", type=int)
     p.set_defaults(func=cmd_mlm)
 

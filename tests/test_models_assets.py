@@ -80,13 +80,40 @@ def test_fitting_the_mlm_head_lowers_masked_lm_loss(tmp_path, tiny_base_dir):
     with torch.no_grad():
         before = float(masked_lm_loss(BertForMaskedLM.from_pretrained(tiny_base_dir).eval(), batch))
     card = train_mlm(str(tiny_base_dir), [str(text)], tmp_path / "mlm",
-                     MLMConfig(unfreeze_layers=2, epochs=4, batch_size=16, held_out=50, head_lr=1e-2, encoder_lr=3e-3))
+                     MLMConfig(layers=2, epochs=4, batch_size=16, held_out=50, head_lr=1e-2, encoder_lr=3e-3))
     with torch.no_grad():
         after = float(masked_lm_loss(AutoModelForMaskedLM.from_pretrained(tmp_path / "mlm").eval(), batch))
     assert before > 3.0 and after < before - 0.5
     assert card["top5"] > card["top5_before"]
     fill = pipeline("fill-mask", model=str(tmp_path / "mlm"), top_k=3)
     assert len(fill("the film was [MASK]")) == 3
+
+
+def test_mlm_keeps_the_bottom_layers_and_trains_tied_embeddings_only_when_asked(tmp_path, tiny_base_dir):
+    from transformers import AutoModelForMaskedLM, BertModel
+
+    from dfkd.distill.mlm import MLMConfig, train_mlm
+
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(f"the film was very w{i % 7} and w{i % 5}" for i in range(120)) + "\n")
+    base = BertModel.from_pretrained(tiny_base_dir)
+    settings = dict(layers=1, unfreeze_layers=0, epochs=1, batch_size=16, held_out=20)
+    train_mlm(str(tiny_base_dir), [str(text)], tmp_path / "frozen", MLMConfig(**settings, train_embeddings=False))
+    frozen = AutoModelForMaskedLM.from_pretrained(tmp_path / "frozen")
+    assert frozen.config.num_hidden_layers == 1 and len(frozen.bert.encoder.layer) == 1
+    for (name, p), q in zip(frozen.bert.encoder.layer[0].named_parameters(), base.encoder.layer[0].parameters()):
+        assert torch.equal(p, q), name  # the base's bottom layer, untouched (unfreeze_layers=0)
+    emb = base.embeddings.word_embeddings.weight
+    assert torch.equal(frozen.bert.embeddings.word_embeddings.weight, emb)
+
+    train_mlm(str(tiny_base_dir), [str(text)], tmp_path / "trained", MLMConfig(**settings, train_embeddings=True))
+    trained = AutoModelForMaskedLM.from_pretrained(tmp_path / "trained")
+    moved = trained.bert.embeddings.word_embeddings.weight
+    assert not torch.allclose(moved, emb)
+    assert torch.equal(trained.cls.predictions.decoder.weight, moved)  # the decoder is still tied
+    with pytest.raises(DfkdError, match=r"layers=3 but the base has 2 layers; expected 1\.\.2"):
+        train_mlm(str(tiny_base_dir), [str(text)], tmp_path / "bad", MLMConfig(**{**settings, "layers": 3}))
+    assert not (tmp_path / "bad").exists()
 
 
 def test_asset_resolution_order_and_missing_message(tmp_path, monkeypatch):
