@@ -45,9 +45,9 @@ class MLMConfig:
         train_embeddings: also train the word embeddings, and with them the tied decoder (at ``encoder_lr``).
     """
 
-    layers: int | None = 4
+    layers: int | None = 3
     unfreeze_layers: int | None = None
-    epochs: float = 2.75
+    epochs: float = 3.5
     batch_size: int = 32
     max_length: int = 64
     head_lr: float = 3e-3
@@ -207,7 +207,7 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
         ``examples`` (ten fills).
 
     Raises:
-        DfkdError: missing text, or more layers to unfreeze than the base has.
+        DfkdError: missing text, ``layers`` outside 1..the base's depth, or more layers to unfreeze than kept.
     """
     from transformers import (
         AutoTokenizer,
@@ -311,5 +311,5 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
 
 
 def build_default_mlm(out: Path) -> None:
-    """Build ``models/mlm-minilm-l6``: MiniLM-L6's bottom 4 layers + BERT MLM head fitted on ``ood/agnews.txt``."""
+    """Build ``models/mlm-minilm-l6``: MiniLM-L6's bottom 3 layers + BERT MLM head fitted on ``ood/agnews.txt``."""
     train_mlm("minilm-l6", ["ood/agnews.txt"], out, MLMConfig())
