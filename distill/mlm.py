@@ -144,6 +144,22 @@ def masked_lm_loss(model, batch: dict) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits, labels[where])
 
 
+def mask_for_eval(tokenizer, texts: list[str], max_length: int, mask_prob: float, rng: torch.Generator):
+    """Encode ``texts`` and replace ``mask_prob`` of their non-special tokens by ``[MASK]`` (all of them, no 80/10/10).
+
+    Returns:
+        ``(enc, chosen, gold)``: the padded encoding ``(B, L)`` with the masked ``input_ids``, the bool mask
+        ``(B, L)`` of the chosen positions, and their original token ids ``(M,)``.
+    """
+    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt",
+                    return_special_tokens_mask=True)
+    special = enc.pop("special_tokens_mask").bool() | ~enc["attention_mask"].bool()
+    chosen = (torch.rand(enc["input_ids"].shape, generator=rng) < mask_prob) & ~special
+    gold = enc["input_ids"][chosen]
+    enc["input_ids"][chosen] = tokenizer.mask_token_id
+    return enc, chosen, gold
+
+
 @torch.inference_mode()
 def topk_accuracy(model, tokenizer, texts: list[str], max_length: int = 64, mask_prob: float = 0.15,
                   seed: int = 0, batch_size: int = 64) -> dict[str, float]:
@@ -157,14 +173,9 @@ def topk_accuracy(model, tokenizer, texts: list[str], max_length: int = 64, mask
     rng = torch.Generator().manual_seed(seed)
     hits1 = hits5 = total = 0
     for i in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[i:i + batch_size], truncation=True, max_length=max_length, padding=True,
-                        return_tensors="pt", return_special_tokens_mask=True)
-        special = enc.pop("special_tokens_mask").bool() | ~enc["attention_mask"].bool()
-        chosen = (torch.rand(enc["input_ids"].shape, generator=rng) < mask_prob) & ~special
+        enc, chosen, gold = mask_for_eval(tokenizer, texts[i:i + batch_size], max_length, mask_prob, rng)
         if not chosen.any():
             continue
-        gold = enc["input_ids"][chosen]
-        enc["input_ids"][chosen] = tokenizer.mask_token_id
         top = masked_logits(model, chosen.to(device), input_ids=enc["input_ids"].to(device),
                             attention_mask=enc["attention_mask"].to(device)).topk(5, dim=-1).indices.cpu()
         hits1 += int((top[:, 0] == gold).sum())

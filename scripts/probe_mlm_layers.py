@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling
 
-from dfkd.distill.mlm import read_lines
+from dfkd.distill.mlm import mask_for_eval, read_lines
 from dfkd.distill.teacher import resolve_base
 
 
@@ -30,14 +30,11 @@ def masked_states(model, tokenizer, texts, collator, all_mask: bool, batch_size:
     states, gold = [[] for _ in range(layers)], []
     rng = torch.Generator().manual_seed(1)
     for i in tqdm(range(0, len(texts), batch_size), desc="hidden states", unit="batch"):
-        enc = tokenizer(texts[i:i + batch_size], truncation=True, max_length=64, padding=True, return_tensors="pt",
-                        return_special_tokens_mask=True)
-        special = enc.pop("special_tokens_mask").bool() | ~enc["attention_mask"].bool()
-        if all_mask:  # evaluation: 15% of the non-special tokens, all [MASK]
-            chosen = (torch.rand(enc["input_ids"].shape, generator=rng) < 0.15) & ~special
-            y = enc["input_ids"][chosen]
-            enc["input_ids"][chosen] = tokenizer.mask_token_id
+        if all_mask:  # evaluation: 15% of the non-special tokens, all [MASK], as dfkd mlm's report
+            enc, chosen, y = mask_for_eval(tokenizer, texts[i:i + batch_size], 64, 0.15, rng)
         else:  # training: BERT's 80/10/10 masking
+            enc = tokenizer(texts[i:i + batch_size], truncation=True, max_length=64, padding=True,
+                            return_tensors="pt")
             rows = [{"input_ids": ids[:int(m.sum())].tolist()} for ids, m in zip(enc["input_ids"], enc["attention_mask"])]
             batch = collator(rows)
             chosen = batch["labels"] != -100
