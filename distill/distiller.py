@@ -72,7 +72,8 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
         s_losses = DistillationConfig(**stage["losses"]) if "losses" in stage else losses
         s_config = replace(config, **stage.get("training", {}))
         selection = stage.get("selection", "teacher" if final else "last")
-        student_model, student_tokenizer = build_student_and_tokenizer(teacher_model, current, texts, spec.pair)
+        student_model, student_tokenizer = build_student_and_tokenizer(teacher_model, current, texts, spec.pair,
+                                                                         tokenizer)
         check_compatible(teacher_model, student_model, own_vocabulary=student_tokenizer is not None)
         s_tokenizer = student_tokenizer or tokenizer
         desc = f"distill {spec.name}" + (f" (stage {k}/{len(plan)})" if stages else "")

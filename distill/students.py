@@ -9,6 +9,8 @@ Spec dicts (``configs/student-*.json``)::
      "intermediate_size": 1024}                      # BERT-style, randomly initialised
     {"type": "checkpoint", "path": "runs/student"}   # continue from a saved student
     {"type": "teacher_layers", "layers": [0, 2, 4]}  # DistilBERT-style: copy these teacher layers
+    {"type": "teacher_pruned", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
+     "intermediate_size": 1024}                      # Minitron-style: the teacher pruned to this shape
     {"type": "bilstm", "word_vectors": "glove-6b-50d"}  # Tang et al.: BiLSTM with its own word vocabulary
 """
 
@@ -134,6 +136,34 @@ def from_teacher_layers(teacher, layers: list[int] | None = None, every: int = 2
     return student
 
 
+@STUDENTS.register("teacher_pruned")
+def from_teacher_pruned(teacher, texts, tokenizer, num_hidden_layers: int = 4, hidden_size: int = 256,
+                        num_attention_heads: int = 4, intermediate_size: int = 1024, layers: list[int] | None = None,
+                        calibration_rows: int = 512, seed: int = 0, **overrides):
+    """Minitron's initialisation: the teacher pruned to a BERT shape by activation importance
+    (see :mod:`dfkd.distill.prune`).
+
+    Args:
+        texts / tokenizer: the transfer set's texts and the teacher's tokenizer; ``calibration_rows`` of the
+            texts (a ``seed``-ed sample) rank the teacher's units.
+        layers: teacher layers to keep (0-based); default: the ``num_hidden_layers`` most important.
+        overrides: other ``BertConfig`` fields (e.g. dropout).
+
+    Raises:
+        DfkdError: a non-BERT teacher, a shape that does not fit inside the teacher's, no texts.
+    """
+    import random
+
+    from .prune import prune_teacher, teacher_importance
+
+    rows = list(texts)
+    if len(rows) > calibration_rows:
+        rows = random.Random(seed).sample(rows, calibration_rows)
+    importance = teacher_importance(teacher, tokenizer, rows)
+    return prune_teacher(teacher, importance, num_hidden_layers, hidden_size, num_attention_heads,
+                         intermediate_size, layers, **overrides)
+
+
 @STUDENTS.register("bilstm")
 def bilstm(teacher, texts, pair: bool = False, **settings):
     """Tang et al.'s BiLSTM student with its own word vocabulary (see :mod:`dfkd.distill.bilstm`).
@@ -145,12 +175,14 @@ def bilstm(teacher, texts, pair: bool = False, **settings):
     return build_bilstm_student(teacher, texts, pair=pair, **settings)
 
 
-def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False):
+def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False,
+                                tokenizer=None):
     """Build a student from a spec dict ``{"type": ..., **kwargs}`` (see the module docstring).
 
     Args:
         texts / pair: the transfer set's texts and whether the task is a pair task, for students that build
-            their own vocabulary (``bilstm``).
+            their own vocabulary (``bilstm``) or rank the teacher's units on them (``teacher_pruned``).
+        tokenizer: the teacher's tokenizer, for students that run the teacher on ``texts``.
 
     Returns:
         ``(model, tokenizer)``; ``tokenizer`` is ``None`` when the student shares the teacher's.
@@ -168,6 +200,10 @@ def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = N
         if texts is None:
             raise DfkdError(f"student type {kind!r} builds its vocabulary from the transfer set; expected its texts")
         spec["texts"] = texts
+    if "tokenizer" in params:
+        if tokenizer is None:
+            raise DfkdError(f"student type {kind!r} runs the teacher on the transfer set; expected its tokenizer")
+        spec["tokenizer"] = tokenizer
     if "pair" in params:
         spec["pair"] = pair
     try:
@@ -177,9 +213,9 @@ def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = N
     return made if isinstance(made, tuple) else (made, None)
 
 
-def build_student(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False):
+def build_student(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False, tokenizer=None):
     """The model of :func:`build_student_and_tokenizer`."""
-    return build_student_and_tokenizer(teacher, spec, texts, pair)[0]
+    return build_student_and_tokenizer(teacher, spec, texts, pair, tokenizer)[0]
 
 
 def check_compatible(teacher, student, own_vocabulary: bool = False) -> None:
