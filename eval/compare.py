@@ -5,7 +5,7 @@ labelled by the teacher; the same student config is distilled from it with the s
 steps x batch size) over N seeds; every student is scored on the dev split. Output, in ``out``:
 
 * ``results.json``: settings, the teacher's scores, and per arm (``arms.<name>``) the per-seed scores,
-  ``mean``, ``std`` (sample standard deviation over seeds), ``pct_of_teacher`` (mean main score as % of the
+  ``mean``, ``std`` (sample standard deviation over seeds; ``null`` for one seed), ``pct_of_teacher`` (mean main score as % of the
   teacher's), agreement, params, size, latency and the wall time of each stage;
 * ``results.md``: the same as a markdown table;
 * ``chart.png``: main score per arm (mean ± std) against the teacher.
@@ -264,7 +264,7 @@ def run_compare(config: CompareConfig) -> dict:
         results["arms"][name] = {
             "description": description, "transfer_set": ts_name, "transfer_rows": len(ds),
             "per_seed": seeds, "scores": mains,
-            "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else 0.0,
+            "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else None,
             "pct_of_teacher": 100 * statistics.fmean(mains) / t_main,
             "agreement": statistics.fmean(s["agreement"] for s in seeds),
             "params": first["params"], "size_mb": size_on_disk_mb(arm_dir / "seed-0" / "student"),
@@ -296,7 +296,8 @@ def format_compare_table(results: dict) -> str:
     for name, a in results["arms"].items():
         st = a["stages_s"]
         lines.append("| " + " | ".join([
-            name, f"{a['mean']:.4f} ± {a['std']:.4f}", f(a["pct_of_teacher"]), f"{a['agreement']:.4f}",
+            name, f"{a['mean']:.4f} (1 seed)" if a["std"] is None else f"{a['mean']:.4f} ± {a['std']:.4f}",
+            f(a["pct_of_teacher"]), f"{a['agreement']:.4f}",
             f(a["params"] / 1e6, ".2f"), f(a["latency_ms_b1"]), f(a["latency_ms_b32"]), str(a["transfer_rows"]),
             f(st.get("generate_s")), f(st.get("label_s")), f(st.get("distill_s")), f(st.get("eval_s"))]) + " |")
     return "\n".join(lines)
@@ -311,7 +312,7 @@ def plot_compare(results: dict, path: Path) -> None:
 
     names = list(results["arms"])
     means = [results["arms"][n]["mean"] for n in names]
-    stds = [results["arms"][n]["std"] for n in names]
+    stds = [results["arms"][n]["std"] or 0.0 for n in names]  # one seed: no error bar
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 + 1.4 * len(names)), 3.8), dpi=120)
     bars = ax.bar(names, means, yerr=stds, capsize=6, color="#4c72b0")
     for b, n, sd in zip(bars, names, stds):  # label above the error bar

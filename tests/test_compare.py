@@ -56,11 +56,19 @@ def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, 
                            student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
                                     "num_attention_heads": 2, "intermediate_size": 32},
                            arms=["original", "original-again"], seeds=1,
+                           variants={"pruned": {"arm": "original", "student": {
+                               "type": "teacher_pruned", "num_hidden_layers": 1, "hidden_size": 16,
+                               "num_attention_heads": 1, "intermediate_size": 32}}},
                            training={"batch_size": 8, "max_steps": 2, "max_length": 16, "checkpoint_every": 0},
                            val_size=8, latency=False, out=str(tmp_path / "run"))
-    arms = run_compare(config)["arms"]
+    result = run_compare(config)
+    arms = result["arms"]
     assert arms["original-again"]["transfer_set"] == "original" and not (tmp_path / "run" / "original-again" /
                                                                          "transfer_set").exists()
+    # a variant reuses the arm's transfer set; the pruned student (built from the teacher) runs through compare
+    assert arms["pruned"]["transfer_set"] == "original" and arms["pruned"]["params"] == arms["original"]["params"]  # same shape
+    # one seed has no standard deviation: null in the JSON, "(1 seed)" in the table
+    assert arms["original"]["std"] is None and f"| original | {arms['original']['mean']:.4f} (1 seed) |" in result["table"]
     # different settings for one of them: its own transfer set
     arms = run_compare(config.replace(out=str(tmp_path / "run2"), arm_settings={"original-again": {"limit": 20}}))["arms"]
     assert arms["original-again"]["transfer_set"] == "original-again" and arms["original-again"]["transfer_rows"] == 20
