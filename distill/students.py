@@ -32,6 +32,18 @@ def _labels(teacher) -> dict:
             "problem_type": c.problem_type}
 
 
+def check_config_overrides(kind: str, overrides: dict) -> dict:
+    """Return ``overrides`` if every key is a ``BertConfig`` field, else raise :class:`DfkdError` naming the
+    unknown keys (``BertConfig`` itself would silently keep a misspelt one)."""
+    from transformers import BertConfig
+
+    defaults = BertConfig()
+    if unknown := sorted(k for k in overrides if not hasattr(defaults, k)):
+        raise DfkdError(f"student type {kind!r}: unknown setting(s) {unknown}; expected the builder's arguments or "
+                        "BertConfig fields (e.g. hidden_dropout_prob)")
+    return overrides
+
+
 @STUDENTS.register("config")
 def from_config(teacher, num_hidden_layers: int = 4, hidden_size: int = 256, num_attention_heads: int = 4,
                 intermediate_size: int = 1024, embeddings_from_teacher: bool = False, **overrides):
@@ -55,7 +67,7 @@ def from_config(teacher, num_hidden_layers: int = 4, hidden_size: int = 256, num
                         num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
                         max_position_embeddings=tc.max_position_embeddings,
                         type_vocab_size=getattr(tc, "type_vocab_size", 2), pad_token_id=tc.pad_token_id,
-                        **_labels(teacher), **overrides)
+                        **_labels(teacher), **check_config_overrides("config", overrides))
     student = BertForSequenceClassification(config)
     if embeddings_from_teacher:
         project_teacher_embeddings(teacher, student)
@@ -161,7 +173,7 @@ def from_teacher_pruned(teacher, texts, tokenizer, num_hidden_layers: int = 4, h
         rows = random.Random(seed).sample(rows, calibration_rows)
     importance = teacher_importance(teacher, tokenizer, rows)
     return prune_teacher(teacher, importance, num_hidden_layers, hidden_size, num_attention_heads,
-                         intermediate_size, layers, **overrides)
+                         intermediate_size, layers, **check_config_overrides("teacher_pruned", overrides))
 
 
 @STUDENTS.register("bilstm")

@@ -109,5 +109,7 @@ def test_narrower_student_keeps_the_most_active_channels_and_bad_shapes_fail(tea
         prune_teacher(teacher, imp, 2, 24, 2, 64)
     with pytest.raises(DfkdError, match=r"layers \[0, 2\]; expected 2 indices in 0..1"):
         prune_teacher(teacher, imp, 2, 32, 4, 64, layers=[0, 2])
+    with pytest.raises(DfkdError, match=r"unknown setting\(s\) \['hiden_size'\]"):
+        build_student(teacher, {"type": "teacher_pruned", "hiden_size": 16}, TEXTS, tokenizer=tok)
     with pytest.raises(DfkdError, match="expected its tokenizer"):
         build_student(teacher, {"type": "teacher_pruned"}, TEXTS)
