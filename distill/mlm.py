@@ -144,6 +144,14 @@ def masked_lm_loss(model, batch: dict) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits, labels[where])
 
 
+def split_held_out(lines: list[str], held_out: int, seed: int) -> tuple[list[str], list[str]]:
+    """``(held_out, train)``: the first ``held_out`` lines of a ``seed``-ed shuffle and the rest (``lines`` is
+    not modified). ``dfkd mlm`` reports top-1/top-5 on the held-out lines and never trains on them."""
+    lines = list(lines)
+    random.Random(seed).shuffle(lines)
+    return lines[:held_out], lines[held_out:]
+
+
 def mask_for_eval(tokenizer, texts: list[str], max_length: int, mask_prob: float, rng: torch.Generator):
     """Encode ``texts`` and replace ``mask_prob`` of their non-special tokens by ``[MASK]`` (all of them, no 80/10/10).
 
@@ -234,8 +242,7 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
     out = Path(out)
     torch.manual_seed(config.seed)
     lines = read_lines(text_files)
-    random.Random(config.seed).shuffle(lines)
-    held_out, train = lines[:config.held_out], lines[config.held_out:]
+    held_out, train = split_held_out(lines, config.held_out, config.seed)
     if config.max_texts:
         train = train[:config.max_texts]
     if not train:

@@ -106,7 +106,7 @@ def teacher_importance(teacher, tokenizer, texts: list[str], max_length: int = 1
             "neurons": neurons / tokens, "layers": layers / tokens}
 
 
-def _top(scores: torch.Tensor, k: int) -> torch.Tensor:
+def top_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` largest scores, in increasing index order (ties: lower index first)."""
     order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))[:k]
     return torch.tensor(sorted(order), dtype=torch.long)
@@ -128,17 +128,20 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
         DfkdError: a size larger than the teacher's, a head size that is not a multiple of the teacher's,
             or ``layers`` that do not fit.
     """
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
+
+    from .students import bert_student_config
 
     base = _bert_parts(teacher)
     tc = teacher.config
+    config = bert_student_config(teacher, "teacher_pruned", num_hidden_layers, hidden_size, num_attention_heads,
+                                 intermediate_size, layer_norm_eps=tc.layer_norm_eps, hidden_act=tc.hidden_act,
+                                 **overrides)
     for name, value, limit in (("num_hidden_layers", num_hidden_layers, tc.num_hidden_layers),
                                ("hidden_size", hidden_size, tc.hidden_size),
                                ("intermediate_size", intermediate_size, tc.intermediate_size)):
         if not 1 <= value <= limit:
             raise DfkdError(f"teacher_pruned: {name}={value}; expected 1..{limit} (the teacher's)")
-    if hidden_size % num_attention_heads:
-        raise DfkdError(f"hidden_size {hidden_size} must be divisible by num_attention_heads {num_attention_heads}")
     d_t, d_s = tc.hidden_size // tc.num_attention_heads, hidden_size // num_attention_heads
     group = d_s // d_t
     if d_s % d_t or num_attention_heads * group > tc.num_attention_heads:
@@ -146,21 +149,15 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
                         f"the teacher's {d_t}, with at most {tc.num_attention_heads} teacher heads in all; got "
                         f"{num_attention_heads} heads of {d_s}")
     if layers is None:
-        layers = _top(importance["layers"], num_hidden_layers).tolist()
+        layers = top_indices(importance["layers"], num_hidden_layers).tolist()
     layers = [int(i) for i in layers]
     if len(layers) != num_hidden_layers or any(not 0 <= i < tc.num_hidden_layers for i in layers):
         raise DfkdError(f"teacher_pruned: layers {layers}; expected {num_hidden_layers} indices in "
                         f"0..{tc.num_hidden_layers - 1}")
 
-    config = BertConfig(vocab_size=tc.vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
-                        num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
-                        max_position_embeddings=tc.max_position_embeddings, type_vocab_size=tc.type_vocab_size,
-                        layer_norm_eps=tc.layer_norm_eps, hidden_act=tc.hidden_act, pad_token_id=tc.pad_token_id,
-                        num_labels=tc.num_labels, id2label=tc.id2label, label2id=tc.label2id,
-                        problem_type=tc.problem_type, **overrides)
     student = BertForSequenceClassification(config)
     s_base = student.bert
-    ch = _top(importance["channels"], hidden_size)
+    ch = top_indices(importance["channels"], hidden_size)
 
     def take(dst, src, rows=None, cols=None, scale=1.0):
         w = src.weight
@@ -176,7 +173,7 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
     take(s_emb.LayerNorm, t_emb.LayerNorm, rows=ch)
     for s_layer, t_index in zip(s_base.encoder.layer, layers):
         t_layer = base.encoder.layer[t_index]
-        kept_heads = _top(importance["heads"][t_index], num_attention_heads * group)  # g consecutive = 1 head
+        kept_heads = top_indices(importance["heads"][t_index], num_attention_heads * group)  # g consecutive = 1 head
         dims = (kept_heads[:, None] * d_t + torch.arange(d_t)).reshape(-1)
         t_att, s_att = t_layer.attention, s_layer.attention
         take(s_att.self.query, t_att.self.query, rows=dims, cols=ch, scale=math.sqrt(group))
@@ -184,7 +181,7 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
         take(s_att.self.value, t_att.self.value, rows=dims, cols=ch)
         take(s_att.output.dense, t_att.output.dense, rows=ch, cols=dims)
         take(s_att.output.LayerNorm, t_att.output.LayerNorm, rows=ch)
-        kept = _top(importance["neurons"][t_index], intermediate_size)
+        kept = top_indices(importance["neurons"][t_index], intermediate_size)
         take(s_layer.intermediate.dense, t_layer.intermediate.dense, rows=kept, cols=ch)
         take(s_layer.output.dense, t_layer.output.dense, rows=ch, cols=kept)
         take(s_layer.output.LayerNorm, t_layer.output.LayerNorm, rows=ch)

@@ -32,16 +32,30 @@ def _labels(teacher) -> dict:
             "problem_type": c.problem_type}
 
 
-def check_config_overrides(kind: str, overrides: dict) -> dict:
-    """Return ``overrides`` if every key is a ``BertConfig`` field, else raise :class:`DfkdError` naming the
-    unknown keys (``BertConfig`` itself would silently keep a misspelt one)."""
+def bert_student_config(teacher, kind: str, num_hidden_layers: int, hidden_size: int, num_attention_heads: int,
+                        intermediate_size: int, **overrides):
+    """The ``BertConfig`` of a BERT student: the given shape with the teacher's vocabulary, label space, max
+    positions, token types and padding id, plus ``overrides`` (other ``BertConfig`` fields, e.g. dropout).
+
+    Raises:
+        DfkdError: ``hidden_size`` not divisible by ``num_attention_heads``, or an override that is not a
+            ``BertConfig`` field (``BertConfig`` itself would silently keep a misspelt one); ``kind`` names the
+            student type in the message.
+    """
     from transformers import BertConfig
 
+    if hidden_size % num_attention_heads:
+        raise DfkdError(f"hidden_size {hidden_size} must be divisible by num_attention_heads {num_attention_heads}")
     defaults = BertConfig()
     if unknown := sorted(k for k in overrides if not hasattr(defaults, k)):
         raise DfkdError(f"student type {kind!r}: unknown setting(s) {unknown}; expected the builder's arguments or "
                         "BertConfig fields (e.g. hidden_dropout_prob)")
-    return overrides
+    tc = teacher.config
+    return BertConfig(vocab_size=tc.vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
+                      num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
+                      max_position_embeddings=tc.max_position_embeddings,
+                      type_vocab_size=getattr(tc, "type_vocab_size", 2), pad_token_id=tc.pad_token_id,
+                      **_labels(teacher), **overrides)
 
 
 @STUDENTS.register("config")
@@ -58,16 +72,10 @@ def from_config(teacher, num_hidden_layers: int = 4, hidden_size: int = 256, num
         DfkdError: ``hidden_size`` not divisible by ``num_attention_heads``; ``embeddings_from_teacher``
             with a student wider than the teacher or a teacher without BERT-style embeddings.
     """
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
-    if hidden_size % num_attention_heads:
-        raise DfkdError(f"hidden_size {hidden_size} must be divisible by num_attention_heads {num_attention_heads}")
-    tc = teacher.config
-    config = BertConfig(vocab_size=tc.vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
-                        num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
-                        max_position_embeddings=tc.max_position_embeddings,
-                        type_vocab_size=getattr(tc, "type_vocab_size", 2), pad_token_id=tc.pad_token_id,
-                        **_labels(teacher), **check_config_overrides("config", overrides))
+    config = bert_student_config(teacher, "config", num_hidden_layers, hidden_size, num_attention_heads,
+                                 intermediate_size, **overrides)
     student = BertForSequenceClassification(config)
     if embeddings_from_teacher:
         project_teacher_embeddings(teacher, student)
@@ -173,7 +181,7 @@ def from_teacher_pruned(teacher, texts, tokenizer, num_hidden_layers: int = 4, h
         rows = random.Random(seed).sample(rows, calibration_rows)
     importance = teacher_importance(teacher, tokenizer, rows)
     return prune_teacher(teacher, importance, num_hidden_layers, hidden_size, num_attention_heads,
-                         intermediate_size, layers, **check_config_overrides("teacher_pruned", overrides))
+                         intermediate_size, layers, **overrides)
 
 
 @STUDENTS.register("bilstm")

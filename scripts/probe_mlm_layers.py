@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling
 
-from dfkd.distill.mlm import mask_for_eval, read_lines
+from dfkd.distill.mlm import mask_for_eval, read_lines, split_held_out
 from dfkd.distill.teacher import resolve_base
 
 
@@ -59,9 +58,8 @@ def main() -> None:
     base = resolve_base(args.base)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = BertForMaskedLM.from_pretrained(base).eval()
-    lines = read_lines([args.text])
-    random.Random(0).shuffle(lines)
-    held_out, train = lines[:1000], lines[1000:1000 + args.lines]
+    held_out, train = split_held_out(read_lines([args.text]), 1000, seed=0)  # dfkd mlm's default split
+    train = train[:args.lines]
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
     x_train, y_train = masked_states(model, tokenizer, train, collator, all_mask=False)
     x_test, y_test = masked_states(model, tokenizer, held_out, collator, all_mask=True)

@@ -19,7 +19,7 @@ import numpy as np
 
 from dfkd.assets import resolve
 from dfkd.distill.label import load_teacher, predict_logits
-from dfkd.distill.prune import prune_teacher, teacher_importance
+from dfkd.distill.prune import prune_teacher, teacher_importance, top_indices
 from dfkd.distill.transfer import load_transfer_set
 from dfkd.eval.tasks import load_task
 
@@ -62,8 +62,8 @@ def main() -> None:
         rows[name] = {"shape": [layers, hidden, heads, intermediate], "agreement": round(float(agree), 4),
                       "dev_accuracy": round(float(acc), 4)}
         print(f"{name:40s} agreement {agree:.4f}  dev accuracy {acc:.4f}", flush=True)
-    kept = sorted(range(len(importance["layers"])), key=lambda i: -float(importance["layers"][i]))[:4]
-    print(json.dumps({"teacher_dev_accuracy": round(float(teacher_dev), 4), "kept_layers": sorted(kept),
+    print(json.dumps({"teacher_dev_accuracy": round(float(teacher_dev), 4),
+                      "kept_layers": top_indices(importance["layers"], 4).tolist(),
                       "layer_importance": [round(float(x), 4) for x in importance["layers"]], "students": rows}))
 
 
