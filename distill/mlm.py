@@ -236,6 +236,7 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
     )
 
     from .teacher import resolve_base
+    from .trainer import adamw
 
     config = config or MLMConfig()
     started = time.perf_counter()
@@ -282,7 +283,7 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
     groups = [{"params": head, "lr": config.head_lr}]
     if encoder:
         groups.append({"params": encoder, "lr": config.encoder_lr})
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
+    optimizer = adamw(groups, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
     rng = random.Random(config.seed)
     model.train()

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from ..distill.data import model_inputs
 from ..distill.losses import SoftTargetKL
 from ..distill.mlm import masked_logits
-from ..distill.trainer import Trainer
+from ..distill.trainer import Trainer, adamw
 from ..errors import DfkdError
 
 
@@ -163,7 +163,7 @@ class AdversarialTrainer(Trainer):
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         params = [p for p in self.generator.parameters() if p.requires_grad]
-        self.generator_optimizer = torch.optim.AdamW(params, lr=self.adv.generator_lr)
+        self.generator_optimizer = adamw(params, lr=self.adv.generator_lr)
         self.generator, self.generator_optimizer = acc.prepare(self.generator, self.generator_optimizer)
         self.special = self.special.to(acc.device)
 
