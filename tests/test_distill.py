@@ -12,7 +12,7 @@ from datasets import Dataset
 
 from dfkd.distill.label import label_dataset, predict_logits
 from dfkd.distill.losses import DistillationConfig, HardLabelLoss, LogitMSE, SoftTargetKL
-from dfkd.distill.trainer import Callback, Trainer, TrainingConfig
+from dfkd.distill.trainer import Callback, Trainer, TrainingConfig, adamw
 from dfkd.distill.transfer import load_transfer_set, save_transfer_set, validate
 from dfkd.errors import DfkdError
 from dfkd.eval.tasks import TaskSpec, get_task
@@ -83,6 +83,29 @@ def _labelled_toy(n: int, seed: int = 0) -> Dataset:
 
 
 @pytest.mark.slow
+def test_adamw_uses_the_fused_kernel_on_cpu_with_the_reference_update():
+    torch.manual_seed(0)
+
+    def groups(ps):  # as the Trainer builds them: weight decay on matrices only
+        return [{"params": ps[:1], "weight_decay": 0.01}, {"params": ps[1:], "weight_decay": 0.0}]
+
+    fused_params = [torch.nn.Parameter(torch.randn(50, 8)), torch.nn.Parameter(torch.randn(8))]
+    loop_params = [torch.nn.Parameter(p.detach().clone()) for p in fused_params]
+    start = [p.detach().clone() for p in fused_params]
+    fused = adamw(groups(fused_params), lr=1e-2)
+    loop = torch.optim.AdamW(groups(loop_params), lr=1e-2, foreach=False)  # the per-tensor reference loop
+    assert fused.defaults["fused"] is True
+    for _ in range(5):
+        grads = [torch.randn_like(p) for p in fused_params]
+        for params, opt in ((fused_params, fused), (loop_params, loop)):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            opt.step()
+    for a, b, a0 in zip(fused_params, loop_params, start):
+        assert (a - a0).abs().mean() > 5e-3  # the weights moved (5 steps of about lr = 1e-2 each)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_distiller_makes_tiny_student_match_teacher(tmp_path, tiny_teacher_dir):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
