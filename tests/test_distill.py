@@ -82,7 +82,6 @@ def _labelled_toy(n: int, seed: int = 0) -> Dataset:
                               "teacher_logits": [[-3.0, 3.0] if y else [3.0, -3.0] for _, y in rows]})
 
 
-@pytest.mark.slow
 def test_adamw_uses_the_fused_kernel_on_cpu_with_the_reference_update():
     torch.manual_seed(0)
 
@@ -106,6 +105,7 @@ def test_adamw_uses_the_fused_kernel_on_cpu_with_the_reference_update():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_distiller_makes_tiny_student_match_teacher(tmp_path, tiny_teacher_dir):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
