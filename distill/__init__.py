@@ -1,4 +1,5 @@
 """Transfer sets, teacher labelling, losses, students and the common distiller."""
 
-# registers the BiLSTM student with the transformers Auto classes, and the layer-wise losses in LOSSES
-from . import bilstm, layerwise  # noqa: F401
+# registers the BiLSTM student with the transformers Auto classes, the pruned student in STUDENTS, the layer-wise
+# losses in LOSSES, and the default teachers' and masked LM's asset builders in ASSETS
+from . import bilstm, layerwise, mlm, prune, teacher  # noqa: F401

@@ -137,7 +137,7 @@ def build_bilstm_student(teacher, texts, pair: bool = False, word_vectors=None, 
         teacher: gives the label space (``num_labels``, ``id2label``); nothing else is shared.
         texts: the transfer set's texts (both sides for pair tasks), for the vocabulary.
         pair: siamese encoding of two sentences (pair tasks).
-        word_vectors: initialise embeddings from these (see :meth:`dfkd.augment.vectors.WordVectors.load`);
+        word_vectors: initialise embeddings from these (see :meth:`dfkd.distill.vectors.WordVectors.load`);
             ``embedding_dim`` then becomes the vectors' width. Words without a vector keep a random init.
 
     Returns:
@@ -146,7 +146,7 @@ def build_bilstm_student(teacher, texts, pair: bool = False, word_vectors=None, 
     tokenizer = build_word_tokenizer(texts, max_vocab)
     vectors = None
     if word_vectors is not None:
-        from ..augment.vectors import WordVectors
+        from .vectors import WordVectors
 
         vectors = WordVectors.load(word_vectors, max_vectors)
         embedding_dim = vectors.unit.shape[1]

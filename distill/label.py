@@ -16,6 +16,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from ..errors import DfkdError
+from ..files import atomic_file
 from .data import encode, loader, model_inputs
 
 
@@ -95,9 +96,8 @@ def label_dataset(ds: Dataset, model, tokenizer, work_dir: Path, batch_size: int
             logits = np.load(f)
         else:
             logits = predict_logits(model, tokenizer, ds.select(rows), batch_size, max_length)
-            tmp = f.with_suffix(".tmp.npy")
-            np.save(tmp, logits)
-            tmp.rename(f)
+            with atomic_file(f) as tmp:
+                np.save(tmp, logits)
         parts.append(logits)
         bar.update(len(rows))
     bar.close()
@@ -114,7 +114,7 @@ def label_transfer_set(in_dir: str | Path, teacher: str, out_dir: str | Path | N
     Raises:
         DfkdError: missing transfer set, or a teacher whose ``num_labels`` differs from the card's task.
     """
-    from .transfer import load_transfer_set, save_transfer_set
+    from ..transfer import load_transfer_set, save_transfer_set
 
     in_dir = Path(in_dir)
     out_dir = Path(out_dir) if out_dir else in_dir

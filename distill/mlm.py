@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..assets import ASSETS, Asset
 from ..errors import DfkdError
+from ..files import atomic_dir
 from .label import default_device
 
 
@@ -249,6 +251,8 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
     if not train:
         raise DfkdError(f"only {len(lines)} lines of text; expected more than the {config.held_out} held out")
 
+    from .teacher import _base_package
+
     base_path = resolve_base(base)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = BertForMaskedLM.from_pretrained(base_path)
@@ -307,21 +311,16 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
     bar.close()
     after = topk_accuracy(model, tokenizer, held_out, config.max_length, seed=config.seed)
 
-    tmp = out.with_name(out.name + ".saving")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    card = {"kind": "mlm", "base": base, "base_path": base_path, "text_files": list(text_files),
+    card = {"kind": "mlm", "base": base, "base_package": _base_package(base), "text_files": list(text_files),
             "train_lines": len(train), "held_out_lines": len(held_out), "settings": asdict(config),
             "top1": after["top1"], "top5": after["top5"], "masked_tokens": after["masked_tokens"],
             "top1_before": before["top1"], "top5_before": before["top5"],
             "wall_seconds": round(time.perf_counter() - started, 1)}
-    card["examples"] = example_fills(tmp, held_out[-50:], seed=config.seed)
-    (tmp / "dfkd_mlm.json").write_text(json.dumps(card, indent=2))
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic_dir(out, ".saving") as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        card["examples"] = example_fills(tmp, held_out[-50:], seed=config.seed)
+        (tmp / "dfkd_mlm.json").write_text(json.dumps(card, indent=2))
     for ex in card["examples"]:
         print(f"  {ex['masked']}\n    answer: {ex['answer']!r}  top-5: {ex['predictions']}")
     print(f"held-out masked-token accuracy: top-1 {after['top1']:.3f}, top-5 {after['top5']:.3f} "
@@ -332,3 +331,8 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
 def build_default_mlm(out: Path) -> None:
     """Build ``models/mlm-minilm-l6``: MiniLM-L6's bottom 3 layers + BERT MLM head fitted on ``ood/agnews.txt``."""
     train_mlm("minilm-l6", ["ood/agnews.txt"], out, MLMConfig())
+
+
+ASSETS.register("models/mlm-minilm-l6", Asset(
+    "models/mlm-minilm-l6", "masked LM with the teacher's vocabulary: MiniLM-L6's bottom 3 layers + a fitted BERT MLM head",
+    build_default_mlm, "the default masked LM is not shipped; fitting it takes about 42 minutes on 2 CPU cores"))

@@ -28,6 +28,7 @@ import math
 import torch
 
 from ..errors import DfkdError
+from .students import STUDENTS, bert_student_config
 
 
 def _bert_parts(model):
@@ -130,8 +131,6 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
     """
     from transformers import BertForSequenceClassification
 
-    from .students import bert_student_config
-
     base = _bert_parts(teacher)
     tc = teacher.config
     config = bert_student_config(teacher, "teacher_pruned", num_hidden_layers, hidden_size, num_attention_heads,
@@ -189,3 +188,29 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
         take(s_base.pooler.dense, base.pooler.dense, rows=ch, cols=ch)
     take(student.classifier, teacher.classifier, cols=ch)
     return student
+
+
+@STUDENTS.register("teacher_pruned")
+def from_teacher_pruned(teacher, texts, tokenizer, num_hidden_layers: int = 4, hidden_size: int = 256,
+                        num_attention_heads: int = 4, intermediate_size: int = 1024, layers: list[int] | None = None,
+                        calibration_rows: int = 512, seed: int = 0, **overrides):
+    """Minitron's initialisation: the teacher pruned to a BERT shape by activation importance
+    (see :mod:`dfkd.distill.prune`).
+
+    Args:
+        texts / tokenizer: the transfer set's texts and the teacher's tokenizer; ``calibration_rows`` of the
+            texts (a ``seed``-ed sample) rank the teacher's units.
+        layers: teacher layers to keep (0-based); default: the ``num_hidden_layers`` most important.
+        overrides: other ``BertConfig`` fields (e.g. dropout).
+
+    Raises:
+        DfkdError: a non-BERT teacher, a shape that does not fit inside the teacher's, no texts.
+    """
+    import random
+
+    rows = list(texts)
+    if len(rows) > calibration_rows:
+        rows = random.Random(seed).sample(rows, calibration_rows)
+    importance = teacher_importance(teacher, tokenizer, rows)
+    return prune_teacher(teacher, importance, num_hidden_layers, hidden_size, num_attention_heads,
+                         intermediate_size, layers, **overrides)

@@ -156,34 +156,6 @@ def from_teacher_layers(teacher, layers: list[int] | None = None, every: int = 2
     return student
 
 
-@STUDENTS.register("teacher_pruned")
-def from_teacher_pruned(teacher, texts, tokenizer, num_hidden_layers: int = 4, hidden_size: int = 256,
-                        num_attention_heads: int = 4, intermediate_size: int = 1024, layers: list[int] | None = None,
-                        calibration_rows: int = 512, seed: int = 0, **overrides):
-    """Minitron's initialisation: the teacher pruned to a BERT shape by activation importance
-    (see :mod:`dfkd.distill.prune`).
-
-    Args:
-        texts / tokenizer: the transfer set's texts and the teacher's tokenizer; ``calibration_rows`` of the
-            texts (a ``seed``-ed sample) rank the teacher's units.
-        layers: teacher layers to keep (0-based); default: the ``num_hidden_layers`` most important.
-        overrides: other ``BertConfig`` fields (e.g. dropout).
-
-    Raises:
-        DfkdError: a non-BERT teacher, a shape that does not fit inside the teacher's, no texts.
-    """
-    import random
-
-    from .prune import prune_teacher, teacher_importance
-
-    rows = list(texts)
-    if len(rows) > calibration_rows:
-        rows = random.Random(seed).sample(rows, calibration_rows)
-    importance = teacher_importance(teacher, tokenizer, rows)
-    return prune_teacher(teacher, importance, num_hidden_layers, hidden_size, num_attention_heads,
-                         intermediate_size, layers, **overrides)
-
-
 @STUDENTS.register("bilstm")
 def bilstm(teacher, texts, pair: bool = False, **settings):
     """Tang et al.'s BiLSTM student with its own word vocabulary (see :mod:`dfkd.distill.bilstm`).

@@ -19,6 +19,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,9 +31,12 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from ..config import from_dict
 from ..errors import DfkdError
-from ..eval.metrics import agreement, compute_metrics, predictions
-from ..eval.tasks import TaskSpec
+from ..files import atomic_dir
+from ..metrics import agreement, compute_metrics, predictions
+from ..registry import Registry
+from ..tasks import TaskSpec
 from .data import encode, loader, model_inputs
 from .label import predict_logits
 from .losses import DistillationConfig
@@ -71,8 +75,9 @@ class TrainingConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainingConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+    def from_dict(cls, d: dict, where: str = "training settings") -> TrainingConfig:
+        """Read a dict strictly (:func:`dfkd.config.from_dict`): an unknown key or wrong type is one error line."""
+        return from_dict(cls, d, where)
 
 
 def adamw(params, **kwargs) -> torch.optim.AdamW:
@@ -268,9 +273,31 @@ class Trainer:
         Returns:
             A summary dict: ``steps``, ``best_val`` (selection score), ``train_seconds``, ``train_examples``,
             ``config``. When ``out_dir`` already holds a finished run, returns its saved summary.
+
+        Raises:
+            DfkdError: ``out_dir`` or its work folder holds a run with other settings.
         """
-        summary_file = self.out_dir / "dfkd_training.json"
         settings = {"config": asdict(self.config), "losses": asdict(self.losses), **self.extra_settings()}
+        done = self._finished_run(settings)
+        if done is not None:
+            return done
+        val = self._setup(train, val)
+        state = self._restore(settings)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._train_loop(state, val)
+        summary = {"steps": state["step"], "train_examples": state["step"] * self.config.batch_size
+                   * self.accelerator.num_processes, "best_val": state["best"], "best_step": state["best_step"],
+                   "selection": self.selection, "train_seconds": round(state["train_seconds"], 1),
+                   "config": asdict(self.config), "losses": asdict(self.losses), **self.extra_settings()}
+        if self.accelerator.is_main_process:
+            self._finish(self.work_dir / "best", summary)
+        self.accelerator.wait_for_everyone()
+        return summary
+
+    # ------------------------------------------------------------------ parts of fit
+    def _finished_run(self, settings: dict) -> dict | None:
+        """The saved summary of a finished run in ``out_dir`` (``None`` if there is none); refuses other settings."""
+        summary_file = self.out_dir / "dfkd_training.json"
         if summary_file.exists():
             done = json.loads(summary_file.read_text())
             if {k: done.get(k) for k in settings} != settings:
@@ -281,18 +308,24 @@ class Trainer:
         if loop_file.exists() and json.loads(loop_file.read_text()).get("settings", settings) != settings:
             raise DfkdError(f"{self.work_dir} holds an interrupted run with other settings; expected the same "
                             "settings to resume, or delete that folder")
+        return None
+
+    def _setup(self, train: Dataset, val: Dataset) -> Dataset:
+        """Tokenise, build the data loader, optimizer and schedule, and prepare them with ``accelerate``.
+
+        Returns the tokenised validation slice."""
         cfg, acc = self.config, self.accelerator
         set_seed(cfg.seed)
         train = encode(train, self.tokenizer, cfg.max_length)
         val = encode(val, self.tokenizer, cfg.max_length, desc="tokenising validation slice")
-        dl, sampler = loader(train, self.tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                             regression=self.task.is_regression)
-        steps_per_epoch = len(sampler)
-        total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+        dl, self.sampler = loader(train, self.tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                  regression=self.task.is_regression)
+        self.steps_per_epoch = len(self.sampler)
+        self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         optimizer = self._optimizer()
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
-        self.model, optimizer, dl, scheduler = acc.prepare(self.model, optimizer, dl, scheduler)
-        self.optimizer, self.scheduler = optimizer, scheduler
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps),
+                                                    self.total_steps)
+        self.model, self.optimizer, self.dl, self.scheduler = acc.prepare(self.model, optimizer, dl, scheduler)
         for module in self.recipe.modules():
             module.to(acc.device)
             acc.register_for_checkpointing(module)  # learned projections resume with the student
@@ -303,93 +336,137 @@ class Trainer:
 
                 self._attn = {id(m): use_attention_scores(acc.unwrap_model(m)) for m in (self.model, self.teacher)}
         self.prepare_extra()
+        return val
 
+    def _restore(self, settings: dict) -> dict:
+        """The loop state: fresh, or restored from the work folder's checkpoint (model, optimizer, schedule,
+        RNG states) and best model."""
+        acc = self.accelerator
         state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0, "settings": settings}
         ckpt = self.work_dir / "checkpoint"
-        resume_rng = None
+        self._resume_rng = None
         if (ckpt / "loop.json").exists():
             acc.load_state(str(ckpt))
             state = json.loads((ckpt / "loop.json").read_text())
             self.load_extra(ckpt)
             # a new data-loader iterator draws from torch's RNG; restore it after that draw (first batch)
-            resume_rng = torch.load(ckpt / "torch_rng.pt")
-        best_dir = self.work_dir / "best"
-        if (best_dir / "score.json").exists():  # a best model saved after the last checkpoint
-            saved = json.loads((best_dir / "score.json").read_text())
+            self._resume_rng = torch.load(ckpt / f"torch_rng-{acc.process_index}.pt")
+        best_file = self.work_dir / "best" / "score.json"
+        if best_file.exists():  # a best model saved after the last checkpoint
+            saved = json.loads(best_file.read_text())
             if saved["best"] > state["best"]:
                 state["best"], state["best_step"] = saved["best"], saved["best_step"]
+        return state
 
-        def evaluate(step: int) -> None:
-            score = self.score(val)
-            if (score > state["best"] or self.selection == "last") and acc.is_main_process:
-                state["best"], state["best_step"] = score, step
-                tmp = self.work_dir / "best.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
+    def _evaluate(self, state: dict, step: int, val: Dataset) -> None:
+        """Score the model on ``val``; the main process keeps it in ``<work>/best`` when it is the best so far."""
+        acc = self.accelerator
+        score = self.score(val)
+        if (score > state["best"] or self.selection == "last") and acc.is_main_process:
+            state["best"], state["best_step"] = score, step
+            with atomic_dir(self.work_dir / "best") as tmp:
                 acc.unwrap_model(self.model).save_pretrained(tmp)
                 (tmp / "score.json").write_text(json.dumps({"best": score, "best_step": step}))
-                shutil.rmtree(best_dir, ignore_errors=True)
-                tmp.rename(best_dir)
-            self._emit("on_evaluate", step, score, state["best"])
+        self._emit("on_evaluate", step, score, state["best"])
 
-        def checkpoint() -> None:
-            tmp = self.work_dir / "checkpoint.tmp"
+    def _checkpoint(self, state: dict) -> None:
+        """Save everything a resumed run needs to ``<work>/checkpoint`` (every process writes its RNG state;
+        the main process renames the folder into place)."""
+        acc = self.accelerator
+        target = self.work_dir / "checkpoint"
+        tmp = target.with_name(target.name + ".tmp")
+        if acc.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
-            acc.save_state(str(tmp))
-            torch.save(torch.get_rng_state(), tmp / "torch_rng.pt")
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        torch.save(torch.get_rng_state(), tmp / f"torch_rng-{acc.process_index}.pt")
+        acc.wait_for_everyone()
+        if acc.is_main_process:
             self.save_extra(tmp)
             (tmp / "loop.json").write_text(json.dumps(state))
-            shutil.rmtree(ckpt, ignore_errors=True)
-            tmp.rename(ckpt)
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+        acc.wait_for_everyone()
 
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+    def _train_loop(self, state: dict, val: Dataset) -> None:
+        """Optimizer steps from ``state["step"]`` to the budget, with evaluations and checkpoints on schedule."""
+        cfg, acc = self.config, self.accelerator
+        total, per_epoch = self.total_steps, self.steps_per_epoch
         self._emit("on_train_begin", total, state["step"])
         step = state["step"]
         self.model.train()
         started = time.perf_counter() - state["train_seconds"]
         while step < total:
-            epoch, skip = divmod(step, steps_per_epoch)
-            sampler.position(epoch, skip)
-            for batch in dl:
-                if resume_rng is not None:
-                    torch.set_rng_state(resume_rng)
-                    resume_rng = None
+            epoch, skip = divmod(step, per_epoch)
+            self.sampler.position(epoch, skip)
+            for batch in self.dl:
+                if self._resume_rng is not None:
+                    torch.set_rng_state(self._resume_rng)
+                    self._resume_rng = None
                 loss, parts = self.training_step(batch, step)
                 step += 1
                 self._emit("on_step_end", step, len(batch["input_ids"]) * acc.num_processes, loss, parts)
-                end_of_epoch = step % steps_per_epoch == 0
-                if (cfg.eval_every and step % cfg.eval_every == 0) or end_of_epoch or step == total:
-                    evaluate(step)
+                if (cfg.eval_every and step % cfg.eval_every == 0) or step % per_epoch == 0 or step == total:
+                    self._evaluate(state, step, val)
                 state["step"], state["train_seconds"] = step, time.perf_counter() - started
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                    checkpoint()
+                    self._checkpoint(state)
                 if step >= total:
                     break
+        state["train_seconds"] = time.perf_counter() - started
         self._emit("on_train_end")
-        summary = {"steps": step, "train_examples": step * cfg.batch_size * acc.num_processes,
-                   "best_val": state["best"], "best_step": state["best_step"],
-                   "selection": self.selection, "train_seconds": round(time.perf_counter() - started, 1),
-                   "config": asdict(cfg), "losses": asdict(self.losses), **self.extra_settings()}
-        if acc.is_main_process:
-            self._finish(best_dir, summary)
-        acc.wait_for_everyone()
-        return summary
 
     def _finish(self, best_dir: Path, summary: dict) -> None:
         """Turn the best weights into the output folder: model + tokenizer + summary, then atomic rename."""
-        final = self.work_dir / "final"
-        shutil.rmtree(final, ignore_errors=True)
         model = type(self.accelerator.unwrap_model(self.model)).from_pretrained(best_dir)
         previous = getattr(self, "_attn", {}).get(id(self.model))
         if previous is not None:  # save with the attention implementation it came with, not the scores one
             from .layerwise import use_attention_scores
 
             use_attention_scores(model, previous)
-        model.save_pretrained(final)
-        self.tokenizer.save_pretrained(final)
-        (final / "dfkd_training.json").write_text(json.dumps(summary, indent=2))
-        self.finish_extra(final)
-        if self.out_dir.exists():
-            shutil.rmtree(self.out_dir)
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        final.rename(self.out_dir)
+        with atomic_dir(self.out_dir, ".final") as final:
+            model.save_pretrained(final)
+            self.tokenizer.save_pretrained(final)
+            (final / "dfkd_training.json").write_text(json.dumps(summary, indent=2))
+            self.finish_extra(final)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A way to train one stage, registered by name in :data:`STRATEGIES`; the distiller runs any of them.
+
+    Attributes:
+        name: registry name (``plain``, ``adversarial``).
+        build: ``build(student, tokenizer, task, config, losses, selection, out_dir, teacher, settings,
+            own_vocabulary, desc) -> Trainer``; ``settings`` is an instance of ``settings_type`` (or ``None``).
+        settings_type: the dataclass its settings are read into (strictly, by :func:`dfkd.config.from_dict`).
+    """
+
+    name: str
+    build: Callable[..., Trainer]
+    settings_type: type | None = None
+
+    def read_settings(self, settings: dict | None, where: str):
+        """The strategy's settings object from a dict (``None`` when it takes none).
+
+        Raises:
+            DfkdError: settings for a strategy that takes none, or a bad key or value.
+        """
+        if self.settings_type is None:
+            if settings:
+                raise DfkdError(f"{where}: training strategy {self.name!r} takes no settings, got {sorted(settings)}")
+            return None
+        return from_dict(self.settings_type, settings or {}, where)
+
+
+def _build_plain(student, tokenizer, task, config, losses, selection, out_dir, teacher, settings, own_vocabulary,
+                 desc):
+    return Trainer(student, tokenizer, task, config, losses, selection=selection, out_dir=out_dir, desc=desc,
+                   teacher=teacher)
+
+
+#: Training strategies. ``plain`` is :class:`Trainer`; :mod:`dfkd.zeroshot.adversarial` adds ``adversarial``.
+STRATEGIES: Registry[Strategy] = Registry("training strategy")
+STRATEGIES.register("plain", Strategy("plain", _build_plain))

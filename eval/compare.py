@@ -5,12 +5,18 @@ labelled by the teacher; the same student config is distilled from it with the s
 steps x batch size) over N seeds; every student is scored on the dev split. Output, in ``out``:
 
 * ``results.json``: settings, the teacher's scores, and per arm (``arms.<name>``) the per-seed scores,
-  ``mean``, ``std`` (sample standard deviation over seeds; ``null`` for one seed), ``pct_of_teacher`` (mean main score as % of the
-  teacher's), agreement, params, size, latency and the wall time of each stage;
+  ``mean``, ``std`` (sample standard deviation over seeds; ``null`` for one seed), ``pct_of_teacher`` (mean main
+  score as % of the teacher's), agreement, params, size, latency and the wall time of each stage;
 * ``results.md``: the same as a markdown table;
 * ``chart.png``: main score per arm (mean ± std) against the teacher.
 
-Every stage's output is kept under ``out/<arm>/``, so an interrupted run resumes where it stopped.
+A preset with ``tasks`` runs each task as above into ``out/<task>/`` and adds a summary in ``out``:
+``results.json`` with ``tasks.<task>.arms.<arm>.{mean,std,pct_of_teacher}`` and
+``summary.<arm>.avg_pct_of_teacher`` (WNLI shown but not averaged, as BERT and TinyBERT do), a table laid out
+like the papers' (rows: teacher and arms; columns: tasks, then the average) and one chart.
+
+Every stage's output is kept under ``out/[<task>/]<arm>/``, so an interrupted run resumes where it stopped;
+all input is checked before any work starts.
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ import json
 import shutil
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..config import check_keys, from_dict, read_json
 from ..errors import DfkdError
+from ..files import atomic_file
 from ..registry import Registry
-from .tasks import get_task, load_task
+from ..tasks import get_task, load_task
 
 
 @dataclass(frozen=True)
@@ -34,16 +42,16 @@ class Arm:
     """A transfer-set recipe: the generators whose rows are concatenated, with default settings.
 
     Attributes:
-        generators: ``(generator name, settings)`` pairs from :data:`dfkd.distill.transfer.GENERATORS`.
+        generators: ``(generator name, settings)`` pairs from :data:`dfkd.transfer.GENERATORS`.
         description: one line for tables and ``--help``.
-        adversarial: distil with generator-made adversarial inputs too
-            (:class:`dfkd.zeroshot.adversarial.AdversarialTrainer`, settings from ``CompareConfig.adversarial``).
+        strategy: the training strategy (:data:`dfkd.distill.trainer.STRATEGIES`) its students train with;
+            its settings come from ``CompareConfig.strategies[<strategy>]``.
     """
 
     name: str
     generators: tuple[tuple[str, dict], ...]
     description: str
-    adversarial: bool = False
+    strategy: str = "plain"
 
 
 ARMS: Registry[Arm] = Registry("compare arm")
@@ -55,63 +63,112 @@ ARMS.register("ood", Arm("ood", (("ood", {"sources": ["ood/agnews.txt"]}),),
                          "zero-shot KD: out-of-domain sentences (ood/agnews.txt) labelled by the teacher, no task data"))
 ARMS.register("ood+adversarial", Arm("ood+adversarial", (("ood", {"sources": ["ood/agnews.txt"]}),),
                                      "zero-shot KD: out-of-domain sentences plus MATE-KD-style adversarial rewrites",
-                                     adversarial=True))
+                                     strategy="adversarial"))
+
+#: Tasks a GLUE average leaves out (BERT and TinyBERT leave WNLI out: its dev set is adversarial to train).
+EXCLUDED_FROM_AVERAGE = ("wnli",)
+
+
+@dataclass
+class Variant:
+    """A table row that reuses an arm's transfer set with another student, recipe, training or schedule.
+
+    Attributes: ``arm`` (whose transfer set), and overrides: ``student`` spec, ``losses`` and ``training``
+    fields, ``stages`` (a schedule, see :class:`dfkd.distill.distiller.Stage`), ``strategy``, ``description``.
+    """
+
+    arm: str = "original"
+    student: dict | None = None
+    losses: dict | None = None
+    training: dict = field(default_factory=dict)
+    stages: list | None = None
+    strategy: str | None = None
+    description: str | None = None
 
 
 @dataclass
 class CompareConfig:
-    """Everything ``compare`` needs (a preset in ``configs/`` is this as JSON).
+    """Everything ``compare`` needs (a preset in ``configs/`` is this as JSON, read strictly).
 
     Attributes:
-        task / data_dir: the task and its local folder (asset names allowed; ``None``: the hub).
-        teacher: teacher folder, asset name or hub id.
+        task / data_dir: the task and its local folder (asset names allowed; ``None``: the hub). With
+            ``tasks``, the defaults of every task.
+        teacher: teacher folder, asset name or hub id (default with ``tasks``: ``models/teacher-minilm-l6-<task>``).
+        tasks: several tasks in one run: a list of task names, or ``{task: {overrides}}`` whose overrides are
+            any of these fields (``data_dir``, ``teacher``, ``training``, ``arm_settings``, ...) over the shared
+            ones (dicts are merged one level deep). Each task writes ``out/<task>/``; the run adds a summary.
         student: student spec (see :mod:`dfkd.distill.students`).
         arms: arm names from :data:`ARMS`.
         arm_settings: per-arm generator settings overriding the arm's defaults, e.g.
             ``{"original": {"limit": 20000}}`` (applied to every generator of that arm).
-        variants: more table rows that reuse an arm's transfer set with another student, loss recipe,
-            training settings or stage schedule: ``{"layerwise": {"arm": "original", "stages": [...]},
-            "bilstm": {"arm": "original", "student": {"type": "bilstm"}}}``.
+        variants: more table rows (:class:`Variant`), e.g. ``{"bilstm": {"arm": "original", "student":
+            {"type": "bilstm"}}}``.
         seeds: number of student seeds per arm (seeds 0..N-1).
         training / losses: :class:`~dfkd.distill.trainer.TrainingConfig` and
             :class:`~dfkd.distill.losses.DistillationConfig` fields; ``training.max_steps`` is the budget.
         val_size: rows (or fraction) of each transfer set held out for model selection.
-        adversarial: :class:`~dfkd.zeroshot.adversarial.AdversarialConfig` fields for adversarial arms.
+        strategies: settings of training strategies by name, e.g. ``{"adversarial": {AdversarialConfig fields}}``.
         latency: measure CPU latency of the teacher and of each arm's first student.
         out: output folder.
     """
 
     task: str = "sst2"
     data_dir: str | None = "glue/SST-2"
-    teacher: str = "models/teacher-minilm-l6-sst2"
+    teacher: str | None = "models/teacher-minilm-l6-sst2"
+    tasks: dict | list | None = None
     student: dict = field(default_factory=lambda: {"type": "config", "num_hidden_layers": 4, "hidden_size": 256,
                                                    "num_attention_heads": 4, "intermediate_size": 1024})
     arms: list[str] = field(default_factory=lambda: ["original"])
-    arm_settings: dict = field(default_factory=dict)
-    variants: dict = field(default_factory=dict)
+    arm_settings: dict[str, dict] = field(default_factory=dict)
+    variants: dict[str, dict] = field(default_factory=dict)
     seeds: int = 3
     training: dict = field(default_factory=dict)
     losses: dict = field(default_factory=dict)
     val_size: int | float = 2000
-    adversarial: dict = field(default_factory=dict)
+    strategies: dict[str, dict] = field(default_factory=dict)
     latency: bool = True
     out: str = "runs/compare"
     name: str | None = None
 
     @classmethod
     def from_file(cls, path: str | Path) -> CompareConfig:
-        """Load a JSON preset. Raises :class:`DfkdError` for a missing file or unknown keys."""
-        path = Path(path)
-        if not path.is_file():
-            raise DfkdError(f"missing preset {path}; expected a JSON file such as configs/sst2-quick.json")
-        data = json.loads(path.read_text())
-        if unknown := set(data) - set(cls.__dataclass_fields__):
-            raise DfkdError(f"{path}: unknown preset key(s) {sorted(unknown)}; expected {sorted(cls.__dataclass_fields__)}")
-        data.setdefault("name", path.stem)
-        return cls(**data)
+        """Load a JSON preset strictly (:func:`dfkd.config.from_dict`).
+
+        Raises:
+            DfkdError: a missing or invalid file, an unknown key (with a close match) or a wrong type.
+        """
+        data = read_json(path, "preset")
+        data.setdefault("name", Path(path).stem)
+        return from_dict(cls, data, f"preset {path}")
 
     def replace(self, **changes) -> CompareConfig:
         return replace(self, **changes)
+
+    def task_configs(self) -> list[CompareConfig]:
+        """One single-task config per task (just this one without ``tasks``), defaults filled in.
+
+        Raises:
+            DfkdError: an empty task list, an unknown task, or a bad per-task override.
+        """
+        if self.tasks is None:
+            return [self]
+        if not self.tasks:
+            raise DfkdError("the preset's task list is empty; expected task names such as ['sst2', 'rte']")
+        items = self.tasks.items() if isinstance(self.tasks, dict) else [(t, {}) for t in self.tasks]
+        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("tasks", "name", "out")}
+        configs = []
+        for task, over in items:
+            spec = get_task(task)
+            check_keys(over or {}, [k for k in shared if k != "task"], f"preset tasks.{task}")
+            merged = {**shared, "task": spec.name,
+                      "data_dir": f"glue/{spec.glue_dir}" if spec.glue_dir else None,
+                      "teacher": f"models/teacher-minilm-l6-{spec.name}"}
+            for key, value in (over or {}).items():
+                merged[key] = ({**merged[key], **value} if isinstance(merged.get(key), dict)
+                               and isinstance(value, dict) and key not in ("student",) else value)
+            merged.update(out=str(Path(self.out) / spec.name), name=f"{self.name}/{spec.name}" if self.name else spec.name)
+            configs.append(from_dict(CompareConfig, merged, f"preset tasks.{task}"))
+        return configs
 
 
 def _timed(stages: dict, key: str, fn, *args, **kwargs):
@@ -126,157 +183,376 @@ def _json_cache(path: Path, compute):
     if path.is_file():
         return json.loads(path.read_text())
     value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=2))
-    tmp.rename(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=2))
     return value
 
 
-def run_compare(config: CompareConfig) -> dict:
-    """Run every arm and write ``results.json``, ``results.md`` and ``chart.png`` into ``config.out``.
+@dataclass
+class _Row:
+    """One table row to run: its name, the arm whose transfer set it uses, and its overrides."""
 
-    Returns:
-        The results dict, plus ``table`` (the markdown table).
+    name: str
+    arm: Arm
+    variant: Variant | None = None
 
-    Raises:
-        DfkdError: unknown task or arm, a teacher whose ``num_labels`` differs from the task, bad presets.
-    """
-    from ..assets import resolve
-    from ..distill.distiller import distill
-    from ..distill.label import label_dataset, load_teacher
-    from ..distill.losses import DistillationConfig
-    from ..distill.trainer import TrainingConfig
-    from ..distill.transfer import build_transfer_set, load_transfer_set, save_transfer_set
-    from .scoring import evaluate_model, size_on_disk_mb
 
-    spec = get_task(config.task)
-    rows = [(a, ARMS.get(a), {}) for a in config.arms]
-    for name, over in config.variants.items():
-        if unknown := set(over) - {"arm", "student", "losses", "training", "stages", "description"}:
-            raise DfkdError(f"variant {name!r}: unknown key(s) {sorted(unknown)}; expected arm, student, losses, "
-                            "training, stages, description")
-        if name in config.arms:
-            raise DfkdError(f"variant {name!r} has the name of an arm; expected a new row name")
-        rows.append((name, ARMS.get(over.get("arm", "original")), over))
-    if config.seeds < 1:
-        raise DfkdError(f"seeds must be >= 1, got {config.seeds}")
-    training = TrainingConfig.from_dict(config.training)
-    losses = DistillationConfig(**config.losses)
-    data_dir = resolve(config.data_dir, build=False) if config.data_dir else None
-    out = Path(config.out)
-    started = time.perf_counter()
+class CompareRun:
+    """One task's compare run, in parts: :meth:`check` (all input, before any work), :meth:`teacher_row`,
+    :meth:`transfer_set` (per arm, built once), :meth:`run_row` (the seeds of one row) and :meth:`write`."""
 
-    t = time.perf_counter()
-    teacher, tokenizer = load_teacher(config.teacher, spec.num_labels)
-    teacher_stages = {"load_s": round(time.perf_counter() - t, 1)}
-    dev = load_task(spec, "dev", data_dir)
-    out.mkdir(parents=True, exist_ok=True)  # only once the teacher and the task are known to be good
+    def __init__(self, config: CompareConfig):
+        from ..distill.losses import DistillationConfig
+        from ..distill.trainer import STRATEGIES, TrainingConfig
 
-    def teacher_eval():
-        t = time.perf_counter()
-        row = evaluate_model(spec, teacher, tokenizer, dev, latency=config.latency,
-                             folder=resolve(config.teacher, build=False), max_length=training.max_length)
-        return {**row, "logits": row["logits"].tolist(), "eval_seconds": round(time.perf_counter() - t, 1)}
+        self.config = config
+        self.spec = get_task(config.task)
+        self.rows = [_Row(a, ARMS.get(a)) for a in config.arms]
+        for name, over in config.variants.items():
+            variant = from_dict(Variant, over, f"variant {name!r}")
+            if name in config.arms:
+                raise DfkdError(f"variant {name!r} has the name of an arm; expected a new row name")
+            self.rows.append(_Row(name, ARMS.get(variant.arm), variant))
+        if config.seeds < 1:
+            raise DfkdError(f"seeds must be >= 1, got {config.seeds}")
+        if not config.teacher:
+            raise DfkdError(f"task {self.spec.name}: no teacher; expected a teacher folder, asset name or hub id")
+        self.training = TrainingConfig.from_dict(config.training, "training")
+        self.losses = from_dict(DistillationConfig, config.losses, "losses")
+        self.strategy_settings = {}
+        for row in self.rows:
+            strategy = (row.variant and row.variant.strategy) or row.arm.strategy
+            runner = STRATEGIES.get(strategy)
+            runner.read_settings(config.strategies.get(strategy), f"strategies.{strategy}")
+            self.strategy_settings[row.name] = (strategy, config.strategies.get(strategy))
+        self.out = Path(config.out)
+        self.built: dict[str, tuple] = {}
 
-    t_row = _json_cache(out / "teacher_eval.json", teacher_eval)
-    teacher_stages["eval_s"] = t_row.pop("eval_seconds")
-    t_logits, t_main = np.asarray(t_row.pop("logits")), t_row["main"]
-    results = {"name": config.name, "task": spec.name, "main_metric": spec.main_metric,
-               "config": asdict(config), "teacher": {**t_row, "stages_s": teacher_stages}, "arms": {}}
-
-    def generator_settings(arm: Arm) -> list:
+    def generator_settings(self, arm: Arm) -> list:
         """``[(generator, settings), ...]`` of ``arm`` with the config's ``arm_settings`` applied."""
-        return [(gen, {**settings, **config.arm_settings.get(arm.name, {})}) for gen, settings in arm.generators]
+        return [(gen, {**settings, **self.config.arm_settings.get(arm.name, {})}) for gen, settings in arm.generators]
 
-    def transfer_set(arm: Arm, generators: list):
-        """The arm's labelled transfer set from ``generators`` (:func:`generator_settings`; built once, kept in
-        ``out/<arm>/transfer_set``) and its stage times."""
-        arm_dir = out / arm.name
-        stages: dict[str, float] = {}
+    def check(self) -> None:
+        """Check every input before any work starts (nothing is written).
+
+        Raises:
+            DfkdError: a missing data folder; a teacher whose ``num_labels`` does not fit the task; a generator
+                setting it does not take; a ``limit`` larger than the train split.
+        """
+        from ..assets import resolve
+        from ..config import check_keywords
+        from ..transfer import COMMON, GENERATORS
+
+        spec, config = self.spec, self.config
+        self.data_dir = resolve(config.data_dir, build=False) if config.data_dir else None
+        _check_teacher_labels(config.teacher, spec)
+        train_rows = None
+        for row in self.rows:
+            for gen, settings in self.generator_settings(row.arm):
+                g = GENERATORS.get(gen)
+                common = {k: v for k, v in settings.items() if k in COMMON}
+                own = {k: v for k, v in settings.items() if k not in COMMON}
+                check_keywords(g.fn, own, f"arm_settings.{row.arm.name} ({gen} generator)", skip=("task", *COMMON))
+                limit = common.get("limit")
+                if limit is not None and g.reads_task_data:
+                    if train_rows is None:
+                        train_rows = len(load_task(spec, "train", self.data_dir))
+                    if limit > train_rows:
+                        raise DfkdError(f"task {spec.name}: arm {row.arm.name!r} limit {limit} is larger than the "
+                                        f"train split ({train_rows} rows); expected at most {train_rows}")
+
+    def teacher_row(self) -> dict:
+        """The teacher's scores on dev (cached in ``out/teacher_eval.json``), with its dev logits."""
+        from ..assets import asset_name, resolve
+        from ..distill.label import load_teacher
+        from .scoring import evaluate_model
+
+        config, spec = self.config, self.spec
+        t = time.perf_counter()
+        self.teacher, self.tokenizer = load_teacher(config.teacher, spec.num_labels)
+        stages = {"load_s": round(time.perf_counter() - t, 1)}
+        self.dev = load_task(spec, "dev", self.data_dir)
+        self.out.mkdir(parents=True, exist_ok=True)  # only once the teacher and the task are known to be good
+
+        def teacher_eval():
+            t = time.perf_counter()
+            row = evaluate_model(spec, self.teacher, self.tokenizer, self.dev, latency=config.latency,
+                                 folder=resolve(config.teacher, build=False), max_length=self.training.max_length)
+            return {**row, "logits": row["logits"].tolist(), "eval_seconds": round(time.perf_counter() - t, 1)}
+
+        row = _json_cache(self.out / "teacher_eval.json", teacher_eval)
+        stages["eval_s"] = row.pop("eval_seconds")
+        self.t_logits, self.t_main = np.asarray(row.pop("logits")), row["main"]
+        row.pop("model", None)
+        return {**row, "model": asset_name(config.teacher), "stages_s": stages}
+
+    def transfer_set(self, arm: Arm):
+        """The arm's labelled transfer set (built once, kept in ``out/<arm>/transfer_set``; arms with the same
+        generators and settings share one): ``(name of the arm that built it, dataset, stage times)``."""
+        from datasets import concatenate_datasets
+
+        from ..distill.label import label_dataset
+        from ..transfer import COMMON, build_transfer_set, load_transfer_set, save_transfer_set
+
+        generators = self.generator_settings(arm)
+        key = json.dumps(generators, sort_keys=True)
+        if key in self.built:
+            return self.built[key]
+        arm_dir = self.out / arm.name
         ts_dir = arm_dir / "transfer_set"
         if (ts_dir / "dfkd_card.json").is_file():
             ds, card = load_transfer_set(ts_dir)
-            return ds, dict(card.get("stages_s", {}))
+            self.built[key] = (arm.name, ds, dict(card.get("stages_s", {})))
+            return self.built[key]
+        stages: dict[str, float] = {}
         parts, cards = [], []
         for i, (gen, settings) in enumerate(generators):
-            ds_part, card_part = _timed(stages, "generate_s", build_transfer_set, gen, spec, data_dir, 0,
-                                        work_dir=arm_dir / f"generating-{i}", **settings)
+            common = {k: v for k, v in settings.items() if k in COMMON}
+            own = {k: v for k, v in settings.items() if k not in COMMON}
+            ds_part, card_part = _timed(stages, "generate_s", build_transfer_set, gen, self.spec, self.data_dir, 0,
+                                        work_dir=arm_dir / f"generating-{i}", **common, **own)
             parts.append(ds_part)
             cards.append(card_part)
-        from datasets import concatenate_datasets
-
         ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
-        ds = _timed(stages, "label_s", label_dataset, ds, teacher, tokenizer, arm_dir / "labelling",
-                    max_length=training.max_length)
-        card = {"arm": arm.name, "generators": cards, "teacher": config.teacher, "task": spec.name,
-                "num_labels": spec.num_labels, "seed": 0, "stages_s": dict(stages)}
+        ds = _timed(stages, "label_s", label_dataset, ds, self.teacher, self.tokenizer, arm_dir / "labelling",
+                    max_length=self.training.max_length)
+        card = {"arm": arm.name, "generators": cards, "teacher": self.config.teacher, "task": self.spec.name,
+                "num_labels": self.spec.num_labels, "seed": 0, "stages_s": dict(stages)}
         save_transfer_set(ds, ts_dir, card)
         for tmp in (arm_dir / "labelling", *arm_dir.glob("generating-*")):
             shutil.rmtree(tmp, ignore_errors=True)
-        return ds, stages
+        self.built[key] = (arm.name, ds, stages)
+        return self.built[key]
 
-    built: dict[str, tuple] = {}  # arms with the same generators and settings share one transfer set
-    for name, arm, over in rows:
-        adversarial = None
-        if arm.adversarial:
-            from ..zeroshot.adversarial import AdversarialConfig
+    def run_row(self, row: _Row) -> dict:
+        """Distil and score every seed of one row; its entry of ``results.json``."""
+        from ..distill.distiller import distill
+        from ..distill.losses import DistillationConfig
+        from .scoring import size_on_disk_mb
 
-            adversarial = AdversarialConfig(**config.adversarial)
-        generators = generator_settings(arm)
-        key = json.dumps(generators, sort_keys=True)
-        if key not in built:
-            built[key] = (arm.name, *transfer_set(arm, generators))
-        ts_name, ds, ts_stages = built[key]
+        config, spec, v = self.config, self.spec, row.variant or Variant(arm=row.arm.name)
+        ts_name, ds, ts_stages = self.transfer_set(row.arm)
         stages = dict(ts_stages)
-        arm_dir = out / name
-        student = over.get("student", config.student)
-        row_losses = DistillationConfig(**over["losses"]) if "losses" in over else losses
-        row_training = replace(training, **over.get("training", {}))
+        row_dir = self.out / row.name
+        student = v.student or config.student
+        losses = from_dict(DistillationConfig, v.losses, f"variant {row.name} losses") if v.losses else self.losses
+        training = replace(self.training, **v.training)
+        strategy, settings = self.strategy_settings[row.name]
         seeds = []
         for seed in range(config.seeds):
-            s_dir = arm_dir / f"seed-{seed}"
-            summary = distill(ds, spec, config.teacher, student, s_dir / "student",
-                              replace(row_training, seed=seed), row_losses, config.val_size, adversarial,
-                              stages=over.get("stages"))
+            s_dir = row_dir / f"seed-{seed}"
+            summary = distill(ds, spec, config.teacher, student, s_dir / "student", replace(training, seed=seed),
+                              losses, config.val_size, strategy=strategy, strategy_settings=settings,
+                              stages=v.stages)
             stages["distill_s"] = round(stages.get("distill_s", 0.0) + summary["train_seconds"], 1)
-
-            def student_eval(s_dir=s_dir, seed=seed):
-                from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-                t = time.perf_counter()
-                model = AutoModelForSequenceClassification.from_pretrained(s_dir / "student")
-                s_tokenizer = AutoTokenizer.from_pretrained(s_dir / "student")  # a BiLSTM student has its own
-                row = evaluate_model(spec, model, s_tokenizer, dev, t_logits, t_main,
-                                     latency=config.latency and seed == 0, folder=s_dir / "student",
-                                     max_length=training.max_length)
-                row.pop("logits")
-                return {**row, "eval_seconds": round(time.perf_counter() - t, 1)}
-
-            row = _json_cache(s_dir / "eval.json", student_eval)
-            stages["eval_s"] = round(stages.get("eval_s", 0.0) + row["eval_seconds"], 1)
-            seeds.append({"seed": seed, **row, "train_seconds": summary["train_seconds"],
+            score = _json_cache(s_dir / "eval.json", lambda s_dir=s_dir, seed=seed: self._student_eval(s_dir, seed))
+            stages["eval_s"] = round(stages.get("eval_s", 0.0) + score["eval_seconds"], 1)
+            seeds.append({"seed": seed, **score, "train_seconds": summary["train_seconds"],
                           "steps": summary["steps"], "best_val_agreement": summary["best_val"]})
         mains = [s["main"] for s in seeds]
         first = seeds[0]
-        description = over.get("description") or (arm.description if not over else
-                                                   f"{arm.description}; {name}: {sorted(set(over) - {'arm'})}")
-        results["arms"][name] = {
-            "description": description, "transfer_set": ts_name, "transfer_rows": len(ds),
-            "per_seed": seeds, "scores": mains,
-            "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else None,
-            "pct_of_teacher": 100 * statistics.fmean(mains) / t_main,
-            "agreement": statistics.fmean(s["agreement"] for s in seeds),
-            "params": first["params"], "size_mb": size_on_disk_mb(arm_dir / "seed-0" / "student"),
-            "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
-            "stages_s": stages}
-    results["wall_seconds"] = round(time.perf_counter() - started, 1)
-    table = format_compare_table(results)
-    results_file = out / "results.json"
-    results_file.write_text(json.dumps(results, indent=2))
+        overrides = sorted(k for k, val in asdict(v).items() if val and k not in ("arm", "description"))
+        description = v.description or (row.arm.description if not overrides else
+                                         f"{row.arm.description}; {row.name}: {overrides}")
+        return {"description": description, "transfer_set": ts_name, "transfer_rows": len(ds),
+                "per_seed": seeds, "scores": mains,
+                "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else None,
+                "pct_of_teacher": 100 * statistics.fmean(mains) / self.t_main,
+                "agreement": statistics.fmean(s["agreement"] for s in seeds),
+                "params": first["params"], "size_mb": size_on_disk_mb(row_dir / "seed-0" / "student"),
+                "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
+                "stages_s": stages}
+
+    def _student_eval(self, s_dir: Path, seed: int) -> dict:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from .scoring import evaluate_model
+
+        t = time.perf_counter()
+        model = AutoModelForSequenceClassification.from_pretrained(s_dir / "student")
+        s_tokenizer = AutoTokenizer.from_pretrained(s_dir / "student")  # a BiLSTM student has its own
+        row = evaluate_model(self.spec, model, s_tokenizer, self.dev, self.t_logits, self.t_main,
+                             latency=self.config.latency and seed == 0, folder=s_dir / "student",
+                             max_length=self.training.max_length)
+        row.pop("logits")
+        row.pop("model", None)
+        return {**row, "eval_seconds": round(time.perf_counter() - t, 1)}
+
+    def run(self) -> dict:
+        """Every row; writes ``results.json``, ``results.md`` and ``chart.png`` and returns the results."""
+        started = time.perf_counter()
+        teacher = self.teacher_row()
+        results = {"name": self.config.name, "task": self.spec.name, "main_metric": self.spec.main_metric,
+                   "config": _portable_config(self.config), "teacher": teacher, "arms": {}}
+        for row in self.rows:
+            results["arms"][row.name] = self.run_row(row)
+        results["wall_seconds"] = round(time.perf_counter() - started, 1)
+        return self.write(results)
+
+    def write(self, results: dict) -> dict:
+        table = format_compare_table(results)
+        with atomic_file(self.out / "results.json") as tmp:
+            tmp.write_text(json.dumps(results, indent=2))
+        (self.out / "results.md").write_text(table + "\n")
+        plot_compare(results, self.out / "chart.png")
+        return {**results, "table": table}
+
+
+def _portable_config(config: CompareConfig) -> dict:
+    """The config as recorded in results: asset names instead of machine paths."""
+    from ..assets import asset_name
+
+    d = asdict(config)
+    for key in ("data_dir", "teacher"):
+        if d.get(key):
+            d[key] = asset_name(d[key])
+    return d
+
+
+def _check_teacher_labels(teacher: str, spec) -> None:
+    """A teacher whose saved config has another ``num_labels`` than the task is refused before any work.
+
+    A default teacher that is not built yet is built for its own task, so it is not checked here.
+
+    Raises:
+        DfkdError: the mismatch, naming both numbers.
+    """
+    from ..assets import ASSETS, locate
+
+    path = Path(teacher) if Path(str(teacher)).exists() else locate(teacher) if "/" in str(teacher) else None
+    if path is None or not (path / "config.json").is_file():
+        asset = ASSETS.get(teacher) if teacher in ASSETS else None
+        if asset is not None and asset.task not in (None, spec.name):
+            raise DfkdError(f"teacher {teacher} is built for task {asset.task!r}, not {spec.name!r}; expected "
+                            f"models/teacher-minilm-l6-{spec.name} or a teacher fine-tuned on {spec.name}")
+        return
+    n = json.loads((path / "config.json").read_text()).get("id2label")
+    n = len(n) if n else None
+    if n is not None and n != spec.num_labels:
+        raise DfkdError(f"teacher {teacher} has num_labels={n} but task {spec.name!r} has {spec.num_labels}; "
+                        f"expected a teacher fine-tuned on {spec.name}")
+
+
+def run_compare(config: CompareConfig) -> dict:
+    """Run every task's arms and write the outputs (see the module docstring).
+
+    All tasks are checked (data folders, teachers, settings, limits) before any work starts, so bad input
+    leaves no output folder.
+
+    Returns:
+        Single task: its results plus ``table``. Several: the summary (``tasks``, ``summary``) plus ``table``.
+
+    Raises:
+        DfkdError: unknown task or arm, empty task list, a missing data folder, a teacher whose ``num_labels``
+            differs from the task, a limit larger than the train split, bad presets.
+    """
+    runs = [CompareRun(c) for c in config.task_configs()]
+    for run in runs:
+        run.check()
+    if config.tasks is None:
+        return runs[0].run()
+    started = time.perf_counter()
+    per_task = {run.spec.name: run.run() for run in runs}
+    return write_summary(config, per_task, time.perf_counter() - started)
+
+
+def summarise(per_task: dict[str, dict]) -> dict:
+    """The multi-task summary: per task and arm ``mean``/``std``/``pct_of_teacher``, and per arm the average
+    % of the teacher over the tasks outside :data:`EXCLUDED_FROM_AVERAGE` (and the average main score x 100)."""
+    tasks = {}
+    for task, res in per_task.items():
+        tasks[task] = {"main_metric": res["main_metric"], "teacher": {"main": res["teacher"]["main"]},
+                       "arms": {arm: {k: a[k] for k in ("mean", "std", "pct_of_teacher", "scores", "transfer_rows")}
+                                for arm, a in res["arms"].items()},
+                       "wall_seconds": res.get("wall_seconds")}
+    arms = list(dict.fromkeys(a for t in tasks.values() for a in t["arms"]))
+    counted = [t for t in tasks if t not in EXCLUDED_FROM_AVERAGE]
+    summary = {}
+    for arm in arms:
+        have = [t for t in counted if arm in tasks[t]["arms"]]
+        summary[arm] = {"avg_pct_of_teacher": statistics.fmean(tasks[t]["arms"][arm]["pct_of_teacher"] for t in have)
+                        if have else None,
+                        "avg_score": statistics.fmean(100 * tasks[t]["arms"][arm]["mean"] for t in have) if have else None,
+                        "tasks": have}
+    teacher_avg = statistics.fmean(100 * tasks[t]["teacher"]["main"] for t in counted) if counted else None
+    return {"tasks": tasks, "summary": summary, "teacher_avg_score": teacher_avg,
+            "excluded_from_average": [t for t in tasks if t in EXCLUDED_FROM_AVERAGE]}
+
+
+def write_summary(config: CompareConfig, per_task: dict[str, dict], seconds: float) -> dict:
+    """Write the multi-task ``results.json``, ``results.md`` (papers' layout) and ``chart.png`` into ``config.out``."""
+    out = Path(config.out)
+    results = {"name": config.name, **summarise(per_task), "config": _portable_config(config),
+               "wall_seconds": round(seconds, 1)}
+    table = format_summary_table(results)
+    with atomic_file(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2))
     (out / "results.md").write_text(table + "\n")
-    plot_compare(results, out / "chart.png")
+    plot_summary(results, out / "chart.png")
     return {**results, "table": table}
+
+
+METRIC_SHORT = {"matthews_correlation": "mcc", "accuracy": "acc", "f1": "F1", "pearson": "Pearson",
+                "spearmanr": "Spearman"}
+
+
+def format_summary_table(results: dict) -> str:
+    """Markdown table laid out like the papers': rows teacher and arms, columns the tasks (official metric,
+    x 100, mean ± std over seeds, % of teacher) then the averages (WNLI shown but not averaged)."""
+    tasks = results["tasks"]
+    head = ["", *[f"{t} ({METRIC_SHORT.get(v['main_metric'], v['main_metric'])})" for t, v in tasks.items()],
+            "avg", "avg % of teacher"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    t_avg = results["teacher_avg_score"]
+    lines.append("| " + " | ".join(["teacher", *[f"{100 * v['teacher']['main']:.1f}" for v in tasks.values()],
+                                    "–" if t_avg is None else f"{t_avg:.1f}", "100.0"]) + " |")
+    for arm, s in results["summary"].items():
+        cells = []
+        for v in tasks.values():
+            a = v["arms"].get(arm)
+            if a is None:
+                cells.append("–")
+                continue
+            sd = "" if a["std"] is None else f" ± {100 * a['std']:.1f}"
+            cells.append(f"{100 * a['mean']:.1f}{sd} ({a['pct_of_teacher']:.1f}%)")
+        avg = "–" if s["avg_score"] is None else f"{s['avg_score']:.1f}"
+        pct = "–" if s["avg_pct_of_teacher"] is None else f"{s['avg_pct_of_teacher']:.1f}"
+        lines.append("| " + " | ".join([arm, *cells, avg, pct]) + " |")
+    if results["excluded_from_average"]:
+        lines.append(f"\n{', '.join(results['excluded_from_average'])}: shown, not averaged (as BERT and TinyBERT).")
+    return "\n".join(lines)
+
+
+def plot_summary(results: dict, path: Path) -> None:
+    """Grouped bars: % of the teacher per task and arm (± the seeds' std as % of the teacher)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(results["tasks"])
+    arms = list(results["summary"])
+    width = 0.8 / max(1, len(arms))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(tasks) + 2), 4.0), dpi=120)
+    for k, arm in enumerate(arms):
+        xs, ys, es = [], [], []
+        for i, t in enumerate(tasks):
+            a = results["tasks"][t]["arms"].get(arm)
+            if a is None:
+                continue
+            xs.append(i + (k - (len(arms) - 1) / 2) * width)
+            ys.append(a["pct_of_teacher"])
+            es.append(100 * (a["std"] or 0.0) / results["tasks"][t]["teacher"]["main"])
+        ax.bar(xs, ys, width, yerr=es, capsize=3, label=arm)
+    ax.axhline(100, ls="--", color="#c44e52", lw=1, label="teacher")
+    ax.set_xticks(range(len(tasks)), tasks)
+    ax.set_ylabel("% of the teacher's dev score")
+    ax.set_ylim(0, 110)
+    ax.set_title(f"{results.get('name') or 'compare'}: students by transfer set", fontsize=9)
+    ax.legend(fontsize=8, ncol=len(arms) + 1, loc="lower center")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def format_compare_table(results: dict) -> str:

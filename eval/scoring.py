@@ -17,8 +17,8 @@ import torch
 from datasets import Dataset
 
 from ..errors import DfkdError
-from .metrics import agreement, compute_metrics, predictions
-from .tasks import TaskSpec, get_task, load_task
+from ..metrics import agreement, compute_metrics, predictions
+from ..tasks import TaskSpec, get_task, load_task
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 

@@ -94,8 +94,8 @@ def main() -> None:
     from dfkd.assets import resolve
     from dfkd.augment import augment_dataset
     from dfkd.augment.tinybert import TinyBertAugmenter
-    from dfkd.augment.vectors import WordVectors
-    from dfkd.eval.tasks import load_task
+    from dfkd.distill.vectors import WordVectors
+    from dfkd.tasks import load_task
 
     ds = load_task("sst2", "train", resolve(args.data_dir, build=False)).select(range(args.sentences))
     texts = list(ds["text"])

@@ -20,8 +20,8 @@ import numpy as np
 from dfkd.assets import resolve
 from dfkd.distill.label import load_teacher, predict_logits
 from dfkd.distill.prune import prune_teacher, teacher_importance, top_indices
-from dfkd.distill.transfer import load_transfer_set
-from dfkd.eval.tasks import load_task
+from dfkd.tasks import load_task
+from dfkd.transfer import load_transfer_set
 
 SHAPES = {  # name: (layers, hidden, heads, intermediate); the teacher is (6, 384, 12, 1536)
     "teacher shape (no pruning)": (6, 384, 12, 1536),

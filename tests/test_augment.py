@@ -15,7 +15,7 @@ from dfkd.augment import augment_dataset, build_augmenter, draw_variants
 from dfkd.augment.base import Augmenter
 from dfkd.augment.tang import TangAugmenter
 from dfkd.augment.tinybert import TinyBertAugmenter, is_candidate
-from dfkd.augment.vectors import WordVectors
+from dfkd.distill.vectors import WordVectors
 from dfkd.errors import DfkdError
 
 WORDS = ["the", "film", "was", "good", "bad", "great", "fine", "dull", "boring", "movie", "plot", "story",

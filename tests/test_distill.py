@@ -13,9 +13,9 @@ from datasets import Dataset
 from dfkd.distill.label import label_dataset, predict_logits
 from dfkd.distill.losses import DistillationConfig, HardLabelLoss, LogitMSE, SoftTargetKL
 from dfkd.distill.trainer import Callback, Trainer, TrainingConfig, adamw
-from dfkd.distill.transfer import load_transfer_set, save_transfer_set, validate
 from dfkd.errors import DfkdError
-from dfkd.eval.tasks import TaskSpec, get_task
+from dfkd.tasks import TaskSpec, get_task
+from dfkd.transfer import load_transfer_set, save_transfer_set, validate
 
 from conftest import toy_rows
 

@@ -143,7 +143,7 @@ def test_layerwise_recipe_without_teacher_is_an_error(tiny_teacher_dir):
     from dfkd.distill.label import load_teacher
     from dfkd.distill.students import build_student
     from dfkd.distill.trainer import Trainer
-    from dfkd.eval.tasks import get_task
+    from dfkd.tasks import get_task
 
     teacher, tok = load_teacher(str(tiny_teacher_dir), 2, device="cpu")
     student = build_student(teacher, {"type": "config", "num_hidden_layers": 1, "hidden_size": 16,

@@ -12,7 +12,7 @@ from dfkd import assets
 from dfkd.cli import main
 from dfkd.distill.trainer import TrainingConfig
 from dfkd.errors import DfkdError
-from dfkd.eval.tasks import custom_task, load_task
+from dfkd.tasks import custom_task, load_task
 
 from conftest import BAD, GOOD
 
@@ -179,7 +179,7 @@ def test_cli_bad_input_is_one_line_without_partial_output(tmp_path, capsys, monk
 def test_cli_teacher_with_wrong_num_labels(tmp_path, capsys, tiny_teacher_dir):
     from datasets import Dataset
 
-    from dfkd.distill.transfer import save_transfer_set
+    from dfkd.transfer import save_transfer_set
 
     ds = Dataset.from_dict({"text": ["a", "b"], "text_pair": ["c", "d"], "source": ["original"] * 2})
     save_transfer_set(ds, tmp_path / "ts", {"task": "mnli", "num_labels": 3})

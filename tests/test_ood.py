@@ -94,7 +94,7 @@ def test_select_by_teacher_is_class_balanced_and_prefers_uncertain_rows():
 
 
 def test_generator_reads_no_task_data(news_file, monkeypatch):
-    import dfkd.eval.tasks as tasks
+    import dfkd.tasks as tasks
 
     monkeypatch.setattr(tasks, "load_task", lambda *a, **k: pytest.fail("the ood generator read task data"))
     ds, card = ood_generator("sst2", data_dir="/nonexistent", sources=[str(news_file)], size=5, seed=1)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dfkd.errors import DfkdError
-from dfkd.eval.metrics import agreement, compute_metrics
-from dfkd.eval.tasks import TASKS, custom_task, get_task, load_task
+from dfkd.metrics import agreement, compute_metrics
+from dfkd.tasks import TASKS, custom_task, get_task, load_task
 
 from conftest import FIXTURES
 

@@ -1,6 +1,6 @@
 """Generators that need no task data: out-of-domain sampling (and, to come, adversarial pseudo-text).
 
-The ``ood`` generator is registered in :data:`dfkd.distill.transfer.GENERATORS`; ``dfkd ood`` and the
+The ``ood`` generator is registered in :data:`dfkd.transfer.GENERATORS`; ``dfkd ood`` and the
 ``ood`` arm of ``dfkd compare`` run it. See :mod:`dfkd.zeroshot.ood` for the rules.
 """
 
@@ -8,25 +8,27 @@ from __future__ import annotations
 
 from datasets import Dataset
 
-from ..distill.transfer import GENERATORS
 from ..errors import DfkdError
-from ..eval.tasks import TaskSpec, get_task
+from ..tasks import TaskSpec, get_task
+from ..transfer import register_generator
 from .ood import GLUE_TRAIN_SIZES, PAIR_MIX, TYPICAL_WORDS, candidate_documents, ood_rows, select_by_teacher
 
 __all__ = ["ood_generator"]
 
 
-@GENERATORS.register("ood")
-def ood_generator(task: str | TaskSpec, data_dir=None, seed: int = 0, work_dir=None,
-                  sources: tuple[str, ...] | list[str] = ("ood/agnews.txt",), size: int | None = None,
+@register_generator("ood", "ood", reads_task_data=False,
+                    description="zero-shot KD: out-of-domain text shaped like the task's inputs")
+def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: str = "train",
+                  limit: int | None = None, work_dir=None, sources: tuple[str, ...] | list[str] = ("ood/agnews.txt",), size: int | None = None,
                   multiple: float = 2.0, min_words: int | None = None, max_words: int | None = None,
                   pair_mix: dict[str, float] | None = None, teacher: str | None = None,
                   pool_factor: float = 3.0) -> tuple[Dataset, dict]:
     """Out-of-domain rows for ``task`` (``source=ood``, no label); the task's own data is never read.
 
     Args:
-        data_dir / work_dir: accepted for the generator interface and ignored (no task data is read; the
-            job is fast).
+        data_dir / split / work_dir: the common generator call; ignored (no task data is read, and the job is
+            fast).
+        limit: the rows wanted when ``size`` is not given (the common call's row count).
         sources: text files, folders or ``hub:<dataset>[/<config>]``.
         size: rows wanted; default ``multiple`` x the task's published train size.
         min_words / max_words: length range; default the task's typical range (:data:`TYPICAL_WORDS`).
@@ -43,6 +45,7 @@ def ood_generator(task: str | TaskSpec, data_dir=None, seed: int = 0, work_dir=N
     spec = get_task(task)
     lo, hi = TYPICAL_WORDS.get(spec.name, (3, 40))
     lo, hi = min_words or lo, max_words or hi
+    size = size if size is not None else limit
     if size is None:
         if spec.name not in GLUE_TRAIN_SIZES:
             raise DfkdError(f"task {spec.name!r} has no published train size; expected size=<rows> for the "

@@ -1,35 +1,38 @@
 """Adversarial pseudo-text for zero-shot KD (Rashid et al. 2020, arXiv 2012.15495; MATE-KD, Rashid et al. 2021,
 arXiv 2105.05912).
 
-A masked-LM *generator* perturbs the (out-of-domain) sentences of a batch: each non-special token is
-masked with probability ``mask_prob`` (at least one per row), the generator predicts the masked
+A masked-LM *rewriter* perturbs the (out-of-domain) sentences of a batch: each non-special token is
+masked with probability ``mask_prob`` (at least one per row), the rewriter predicts the masked
 positions, and a replacement is sampled with straight-through Gumbel-softmax (Jang et al. 2017: one-hot
 forward, soft gradient). The one-hot rows times each model's word-embedding matrix are the teacher's and
 the student's input embeddings at those positions, so the divergence between their outputs can be
-back-propagated into the generator.
+back-propagated into the rewriter.
 
-The loop alternates, per cycle of ``student_steps`` student steps, ``generator_steps`` generator steps
+The loop alternates, per cycle of ``student_steps`` student steps, ``rewriter_steps`` rewriter steps
 before them (MATE-KD: 10 : 100):
 
-* generator step: maximise ``D(teacher(x'), student(x'))`` (teacher and student fixed);
+* rewriter step: maximise ``D(teacher(x'), student(x'))`` (teacher and student fixed);
 * student step: minimise ``(1 - adversarial_weight) * D_clean + adversarial_weight * D(teacher(x'), student(x'))``,
   where ``D_clean`` is the distiller's loss recipe on the clean rows (their stored ``teacher_logits``) and
-  ``x'`` is a fresh hard sample from the generator.
+  ``x'`` is a fresh hard sample from the rewriter.
 
 ``D`` is the KD loss of the recipe's temperature (KL x T^2), or MSE on the score for regression teachers.
-On a CPU the adversarial term costs far more than the clean one (a generator forward and a teacher forward
+On a CPU the adversarial term costs far more than the clean one (a rewriter forward and a teacher forward
 per rewritten row: ~4x a plain step for a 4-layer student on 2 cores); ``adversarial_rows`` rewrites only that
 many rows of each batch, evenly spaced through it (batches are length-sorted, so the first rows would always be
 the shortest), trading adversarial coverage for speed (``None``: the whole batch, MATE-KD).
-Student steps need only a hard sample, drawn exactly from the generator's softmax by inverse CDF
+Student steps need only a hard sample, drawn exactly from the rewriter's softmax by inverse CDF
 (:func:`sample_tokens`; the same law as the Gumbel-max argmax and ~10x cheaper than drawing a Gumbel per
-vocabulary entry); generator steps use :func:`torch.nn.functional.gumbel_softmax` for the gradient.
-Generator steps reuse the current batch with fresh masks (the reference draws new batches; the effect is
+vocabulary entry); rewriter steps use :func:`torch.nn.functional.gumbel_softmax` for the gradient.
+Rewriter steps reuse the current batch with fresh masks (the reference draws new batches; the effect is
 the same in expectation and keeps a resumed run exact). The generated sentences of the last
 ``keep_texts`` student steps' batches (argmax tokens, decoded) are saved with the teacher's logits as a
 transfer set (``source=adversarial``) in ``<student>/adversarial/``.
 
-Generator, teacher and student must share one vocabulary (checked).
+Rewriter, teacher and student must share one vocabulary (checked). The masked LM is called the *rewriter*
+(MATE-KD's "generator") so that it cannot be confused with a transfer-set generator
+(:data:`dfkd.transfer.GENERATORS`). This module registers the training strategy ``adversarial``
+(:data:`dfkd.distill.trainer.STRATEGIES`), which the distiller runs like any other.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import torch.nn.functional as F
 from ..distill.data import model_inputs
 from ..distill.losses import SoftTargetKL
 from ..distill.mlm import masked_logits
-from ..distill.trainer import Trainer, adamw
+from ..distill.trainer import STRATEGIES, Strategy, Trainer, adamw
 from ..errors import DfkdError
 
 
@@ -53,21 +56,21 @@ class AdversarialConfig:
     """Settings of adversarial zero-shot KD.
 
     Attributes:
-        generator: masked LM (folder, asset name or hub id) sharing the teacher's vocabulary.
-        mask_prob: share of a sentence's tokens the generator rewrites.
-        generator_steps / student_steps: steps of each per cycle (MATE-KD: 10 / 100).
-        generator_lr: AdamW learning rate of the generator.
+        rewriter: masked LM (folder, asset name or hub id) sharing the teacher's vocabulary.
+        mask_prob: share of a sentence's tokens the rewriter rewrites.
+        rewriter_steps / student_steps: steps of each per cycle (MATE-KD: 10 / 100).
+        rewriter_lr: AdamW learning rate of the rewriter.
         gumbel_tau: Gumbel-softmax temperature.
         adversarial_weight: weight of the adversarial term in the student's loss (clean term: 1 - it).
         keep_texts: generated sentences saved as the ``adversarial`` transfer set.
-        adversarial_rows: rows of each batch the generator rewrites (evenly spaced; ``None``: all).
+        adversarial_rows: rows of each batch the rewriter rewrites (evenly spaced; ``None``: all).
     """
 
-    generator: str = "models/mlm-minilm-l6"
+    rewriter: str = "models/mlm-minilm-l6"
     mask_prob: float = 0.3
-    generator_steps: int = 10
+    rewriter_steps: int = 10
     student_steps: int = 100
-    generator_lr: float = 5e-5
+    rewriter_lr: float = 5e-5
     gumbel_tau: float = 1.0
     adversarial_weight: float = 0.5
     keep_texts: int = 5000
@@ -79,24 +82,24 @@ class AdversarialConfig:
                             f"{self.adversarial_weight}")
         if self.adversarial_rows is not None and self.adversarial_rows < 1:
             raise DfkdError(f"need adversarial_rows >= 1 (or none for the whole batch), got {self.adversarial_rows}")
-        if self.student_steps < 1 or self.generator_steps < 0:
-            raise DfkdError(f"need student_steps >= 1 and generator_steps >= 0, got {self.student_steps}, "
-                            f"{self.generator_steps}")
+        if self.student_steps < 1 or self.rewriter_steps < 0:
+            raise DfkdError(f"need student_steps >= 1 and rewriter_steps >= 0, got {self.student_steps}, "
+                            f"{self.rewriter_steps}")
 
 
-def check_shared_vocabulary(teacher_tokenizer, generator_tokenizer, teacher, generator, student) -> None:
-    """Generator, teacher and student must read the same token ids.
+def check_shared_vocabulary(teacher_tokenizer, rewriter_tokenizer, teacher, rewriter, student) -> None:
+    """Rewriter, teacher and student must read the same token ids.
 
     Raises:
         DfkdError: different vocabularies or embedding-matrix sizes, naming which.
     """
-    if teacher_tokenizer.get_vocab() != generator_tokenizer.get_vocab():
-        raise DfkdError("the generator's vocabulary differs from the teacher's; expected a masked LM built on the "
+    if teacher_tokenizer.get_vocab() != rewriter_tokenizer.get_vocab():
+        raise DfkdError("the rewriter's vocabulary differs from the teacher's; expected a masked LM built on the "
                         "teacher's tokenizer (e.g. dfkd mlm --base <the teacher's base>)")
     sizes = {name: m.get_input_embeddings().weight.shape[0]
-             for name, m in (("teacher", teacher), ("generator", generator), ("student", student))}
+             for name, m in (("teacher", teacher), ("rewriter", rewriter), ("student", student))}
     if len(set(sizes.values())) != 1:
-        raise DfkdError(f"embedding rows differ {sizes}; expected generator, teacher and student to share one "
+        raise DfkdError(f"embedding rows differ {sizes}; expected rewriter, teacher and student to share one "
                         "vocabulary")
 
 
@@ -131,11 +134,11 @@ def mask_positions(input_ids: torch.Tensor, attention_mask: torch.Tensor, specia
 
 
 class AdversarialTrainer(Trainer):
-    """:class:`Trainer` whose student steps add a generator-made adversarial term (see the module docstring).
+    """:class:`Trainer` whose student steps add a rewriter-made adversarial term (see the module docstring).
 
     Args:
         teacher: the teacher classifier (run online on generated inputs, never updated).
-        generator / generator_tokenizer: the masked LM and its tokenizer.
+        rewriter / rewriter_tokenizer: the masked LM and its tokenizer.
         adversarial: :class:`AdversarialConfig`.
         Other arguments as :class:`Trainer` (``selection`` is ``"teacher"``).
 
@@ -143,13 +146,13 @@ class AdversarialTrainer(Trainer):
         DfkdError: vocabularies differ.
     """
 
-    def __init__(self, student, tokenizer, task, config, losses, out_dir, teacher, generator, generator_tokenizer,
+    def __init__(self, student, tokenizer, task, config, losses, out_dir, teacher, rewriter, rewriter_tokenizer,
                  adversarial: AdversarialConfig, callbacks=None, desc: str = "adversarial KD"):
-        super().__init__(student, tokenizer, task, config, losses, "teacher", out_dir, callbacks, desc)
-        check_shared_vocabulary(tokenizer, generator_tokenizer, teacher, generator, student)
-        self.teacher, self.generator, self.adv = teacher, generator, adversarial
+        super().__init__(student, tokenizer, task, config, losses, "teacher", out_dir, callbacks, desc, teacher=teacher)
+        check_shared_vocabulary(tokenizer, rewriter_tokenizer, teacher, rewriter, student)
+        self.teacher, self.rewriter, self.adv = teacher, rewriter, adversarial
         self.kd = SoftTargetKL(losses.temperature)
-        special = torch.zeros(generator.get_input_embeddings().weight.shape[0], dtype=torch.bool)
+        special = torch.zeros(rewriter.get_input_embeddings().weight.shape[0], dtype=torch.bool)
         special[[i for i in tokenizer.all_special_ids if i < len(special)]] = True
         self.special = special
         self.kept: list[dict] = []
@@ -162,9 +165,9 @@ class AdversarialTrainer(Trainer):
         self.teacher.to(acc.device).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
-        params = [p for p in self.generator.parameters() if p.requires_grad]
-        self.generator_optimizer = adamw(params, lr=self.adv.generator_lr)
-        self.generator, self.generator_optimizer = acc.prepare(self.generator, self.generator_optimizer)
+        params = [p for p in self.rewriter.parameters() if p.requires_grad]
+        self.rewriter_optimizer = adamw(params, lr=self.adv.rewriter_lr)
+        self.rewriter, self.rewriter_optimizer = acc.prepare(self.rewriter, self.rewriter_optimizer)
         self.special = self.special.to(acc.device)
 
     def save_extra(self, checkpoint_dir: Path) -> None:
@@ -180,7 +183,7 @@ class AdversarialTrainer(Trainer):
         return self.kd({"logits": student_logits}, {"logits": teacher_logits}, {})
 
     def perturb(self, batch: dict, hard_only: bool):
-        """Generator-rewritten inputs.
+        """Rewritten inputs.
 
         Returns:
             ``(one_hot (M, V) at the masked positions or None when hard_only, where (B, L), token ids (B, L)
@@ -189,7 +192,7 @@ class AdversarialTrainer(Trainer):
         ids = batch["input_ids"]
         where = mask_positions(ids, batch["attention_mask"], self.special, self.adv.mask_prob)
         inputs = {**model_inputs(batch), "input_ids": ids.masked_fill(where, self.tokenizer.mask_token_id)}
-        logits = masked_logits(self.accelerator.unwrap_model(self.generator), where, **inputs)
+        logits = masked_logits(self.accelerator.unwrap_model(self.rewriter), where, **inputs)
         logits = logits.masked_fill(self.special, -1e4)  # never generate [CLS], [SEP], [PAD], [MASK]
         new_ids = ids.clone()
         if hard_only:
@@ -200,7 +203,7 @@ class AdversarialTrainer(Trainer):
         return one_hot, where, new_ids
 
     def adversarial_slice(self, batch: dict) -> dict:
-        """The rows of ``batch`` the generator rewrites: ``adversarial_rows`` evenly spaced ones (all when unset).
+        """The rows of ``batch`` the rewriter rewrites: ``adversarial_rows`` evenly spaced ones (all when unset).
 
         Batches come length-sorted, so evenly spaced rows cover the batch's lengths, not only its shortest.
         """
@@ -220,32 +223,32 @@ class AdversarialTrainer(Trainer):
         inputs["inputs_embeds"] = self._embeds(model, inputs.pop("input_ids"), where, one_hot)
         return model(**inputs).logits
 
-    def generator_step(self, batch: dict) -> float:
-        """One generator update on ``batch`` (the rows it rewrites): maximise the teacher-student divergence on
+    def rewriter_step(self, batch: dict) -> float:
+        """One rewriter update on ``batch`` (the rows it rewrites): maximise the teacher-student divergence on
         generated inputs."""
-        self.generator.train()
+        self.rewriter.train()
         one_hot, where, _ = self.perturb(batch, hard_only=False)
         loss = -self.divergence(self._outputs(self.teacher, batch, where, one_hot),
                                 self._outputs(self.model, batch, where, one_hot))
         self.accelerator.backward(loss)
-        self.generator_optimizer.step()
-        self.generator_optimizer.zero_grad()
+        self.rewriter_optimizer.step()
+        self.rewriter_optimizer.zero_grad()
         self.model.zero_grad(set_to_none=True)
         return -loss.item()
 
     def training_step(self, batch: dict, step: int) -> tuple[float, dict]:
         parts: dict = {}
         adv_batch = self.adversarial_slice(batch)
-        if step % self.adv.student_steps == 0 and self.adv.generator_steps:
-            gains = [self.generator_step(adv_batch) for _ in range(self.adv.generator_steps)]
-            parts["generator_divergence"] = sum(gains) / len(gains)
+        if step % self.adv.student_steps == 0 and self.adv.rewriter_steps:
+            gains = [self.rewriter_step(adv_batch) for _ in range(self.adv.rewriter_steps)]
+            parts["rewriter_divergence"] = sum(gains) / len(gains)
         with torch.no_grad():
-            self.generator.eval()
+            self.rewriter.eval()
             _, _, adv_ids = self.perturb(adv_batch, hard_only=True)
             adv_inputs = {**model_inputs(adv_batch), "input_ids": adv_ids}
             adv_teacher = self.teacher(**adv_inputs).logits.float()
-        clean = self.model(**model_inputs(batch))
-        clean_loss, clean_parts = self.recipe({"logits": clean.logits}, {"logits": batch["teacher_logits"]}, batch)
+        student, teacher = self.forward_outputs(batch)  # a layer-wise recipe gets the teacher's internals too
+        clean_loss, clean_parts = self.recipe(student, teacher, batch)
         adv_loss = self.divergence(adv_teacher, self.model(**adv_inputs).logits)
         w = self.adv.adversarial_weight
         loss = (1 - w) * clean_loss + w * adv_loss
@@ -268,7 +271,7 @@ class AdversarialTrainer(Trainer):
     def finish_extra(self, final_dir: Path) -> None:
         from datasets import Dataset
 
-        from ..distill.transfer import save_transfer_set
+        from ..transfer import save_transfer_set
 
         if not self.kept:
             return
@@ -281,3 +284,19 @@ class AdversarialTrainer(Trainer):
         save_transfer_set(ds, final_dir / "adversarial", {"generator": "adversarial", "task": self.task.name,
                                                           "num_labels": self.task.num_labels,
                                                           "settings": asdict(self.adv)})
+
+
+def _build_adversarial(student, tokenizer, task, config, losses, selection, out_dir, teacher, settings,
+                       own_vocabulary, desc):
+    """The ``adversarial`` strategy: an :class:`AdversarialTrainer` with its rewriter loaded from ``settings``."""
+    from ..distill.mlm import load_mlm
+
+    if own_vocabulary:
+        raise DfkdError("adversarial KD feeds the rewriter's tokens to the student; expected a student that shares "
+                        "the teacher's vocabulary, not one with its own")
+    rewriter, rewriter_tokenizer = load_mlm(settings.rewriter, device="cpu")
+    return AdversarialTrainer(student, tokenizer, task, config, losses, out_dir, teacher, rewriter,
+                              rewriter_tokenizer, settings, desc=f"adversarial {desc}")
+
+
+STRATEGIES.register("adversarial", Strategy("adversarial", _build_adversarial, AdversarialConfig))

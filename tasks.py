@@ -19,8 +19,8 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from ..errors import DfkdError
-from ..registry import Registry
+from .errors import DfkdError
+from .registry import Registry
 
 csv.field_size_limit(sys.maxsize)
 
