@@ -96,7 +96,7 @@ class CompareConfig:
         teacher: teacher folder, asset name or hub id (default with ``tasks``: ``models/teacher-minilm-l6-<task>``).
         tasks: several tasks in one run: a list of task names, or ``{task: {overrides}}`` whose overrides are
             any of these fields (``data_dir``, ``teacher``, ``training``, ``arm_settings``, ...) over the shared
-            ones (dicts are merged one level deep). Each task writes ``out/<task>/``; the run adds a summary.
+            ones (dicts are merged key by key, at every depth; a ``student`` spec is replaced whole). Each task writes ``out/<task>/``; the run adds a summary.
         student: student spec (see :mod:`dfkd.distill.students`).
         arms: arm names from :data:`ARMS`.
         arm_settings: per-arm generator settings overriding the arm's defaults, e.g.
@@ -164,11 +164,17 @@ class CompareConfig:
                       "data_dir": f"glue/{spec.glue_dir}" if spec.glue_dir else None,
                       "teacher": f"models/teacher-minilm-l6-{spec.name}"}
             for key, value in (over or {}).items():
-                merged[key] = ({**merged[key], **value} if isinstance(merged.get(key), dict)
-                               and isinstance(value, dict) and key not in ("student",) else value)
+                merged[key] = value if key == "student" else _merge(merged.get(key), value)
             merged.update(out=str(Path(self.out) / spec.name), name=f"{self.name}/{spec.name}" if self.name else spec.name)
             configs.append(from_dict(CompareConfig, merged, f"preset tasks.{task}"))
         return configs
+
+
+def _merge(base, over):
+    """``over`` on top of ``base``: dicts merged key by key at every depth, anything else replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in over.items()}}
+    return over
 
 
 def _timed(stages: dict, key: str, fn, *args, **kwargs):
@@ -244,7 +250,16 @@ class CompareRun:
         from ..transfer import COMMON, GENERATORS
 
         spec, config = self.spec, self.config
-        self.data_dir = resolve(config.data_dir, build=False) if config.data_dir else None
+        try:
+            self.data_dir = resolve(config.data_dir, build=False) if config.data_dir else None
+        except DfkdError as err:
+            raise DfkdError(f"task {spec.name}: data folder {config.data_dir} not found ({err})") from None
+        if self.data_dir is not None:
+            folder = Path(self.data_dir)
+            needed = [spec.files[s] for s in ("train", "dev") if s in spec.files]
+            if not folder.is_dir() or any(not (folder / f).is_file() for f in needed):
+                raise DfkdError(f"task {spec.name}: data folder {config.data_dir} not found or incomplete; expected a "
+                                f"folder with {' and '.join(needed)} (set data_dir, or DFKD_ASSETS for glue/...)")
         _check_teacher_labels(config.teacher, spec)
         train_rows = None
         for row in self.rows:
@@ -357,7 +372,7 @@ class CompareRun:
         return {"description": description, "transfer_set": ts_name, "transfer_rows": len(ds),
                 "per_seed": seeds, "scores": mains,
                 "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else None,
-                "pct_of_teacher": 100 * statistics.fmean(mains) / self.t_main,
+                "pct_of_teacher": 100 * statistics.fmean(mains) / self.t_main if self.t_main else None,
                 "agreement": statistics.fmean(s["agreement"] for s in seeds),
                 "params": first["params"], "size_mb": size_on_disk_mb(row_dir / "seed-0" / "student"),
                 "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
@@ -469,7 +484,7 @@ def summarise(per_task: dict[str, dict]) -> dict:
     counted = [t for t in tasks if t not in EXCLUDED_FROM_AVERAGE]
     summary = {}
     for arm in arms:
-        have = [t for t in counted if arm in tasks[t]["arms"]]
+        have = [t for t in counted if arm in tasks[t]["arms"] and tasks[t]["arms"][arm]["pct_of_teacher"] is not None]
         summary[arm] = {"avg_pct_of_teacher": statistics.fmean(tasks[t]["arms"][arm]["pct_of_teacher"] for t in have)
                         if have else None,
                         "avg_score": statistics.fmean(100 * tasks[t]["arms"][arm]["mean"] for t in have) if have else None,
@@ -514,7 +529,8 @@ def format_summary_table(results: dict) -> str:
                 cells.append("–")
                 continue
             sd = "" if a["std"] is None else f" ± {100 * a['std']:.1f}"
-            cells.append(f"{100 * a['mean']:.1f}{sd} ({a['pct_of_teacher']:.1f}%)")
+            pct = "–" if a["pct_of_teacher"] is None else f"{a['pct_of_teacher']:.1f}%"
+            cells.append(f"{100 * a['mean']:.1f}{sd} ({pct})")
         avg = "–" if s["avg_score"] is None else f"{s['avg_score']:.1f}"
         pct = "–" if s["avg_pct_of_teacher"] is None else f"{s['avg_pct_of_teacher']:.1f}"
         lines.append("| " + " | ".join([arm, *cells, avg, pct]) + " |")
@@ -541,8 +557,8 @@ def plot_summary(results: dict, path: Path) -> None:
             if a is None:
                 continue
             xs.append(i + (k - (len(arms) - 1) / 2) * width)
-            ys.append(a["pct_of_teacher"])
-            es.append(100 * (a["std"] or 0.0) / results["tasks"][t]["teacher"]["main"])
+            ys.append(a["pct_of_teacher"] or 0.0)
+            es.append(100 * (a["std"] or 0.0) / abs(results["tasks"][t]["teacher"]["main"] or 1.0))
         ax.bar(xs, ys, width, yerr=es, capsize=3, label=arm)
     ax.axhline(100, ls="--", color="#c44e52", lw=1, label="teacher")
     ax.set_xticks(range(len(tasks)), tasks)

@@ -1,0 +1,160 @@
+"""Multi-task ``compare`` (the GLUE table) on tiny models and fixture tasks: a pair task and a regression task,
+every field of the summary against values computed here, and the bad presets refused before any work."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+
+import pytest
+import torch
+
+from dfkd.errors import DfkdError
+from dfkd.eval.compare import CompareConfig, run_compare
+
+from conftest import BAD, FILLER, GOOD, tiny_bert_config
+
+STUDENT = {"type": "config", "num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2,
+           "intermediate_size": 32}
+TRAINING = {"batch_size": 8, "max_steps": 4, "max_length": 24, "checkpoint_every": 0}
+
+
+def _pairs(n: int, seed: int):
+    """(sentence 1, sentence 2, same sentiment word class 0/1, similarity 0-5) rows."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        a, b = rng.choice(GOOD + BAD), rng.choice(GOOD + BAD)
+        s1 = " ".join(rng.sample(FILLER, 3) + [a])
+        s2 = " ".join([b] + rng.sample(FILLER, 3))
+        same = int((a in GOOD) == (b in GOOD))
+        rows.append((s1, s2, same, round(5 * same * rng.uniform(0.6, 1.0), 3)))
+    return rows
+
+
+def write_rte(folder, n_train=48, n_dev=24):
+    """RTE's layout: index, sentence1, sentence2, and a string label."""
+    folder.mkdir(parents=True)
+    names = ["not_entailment", "entailment"]
+    for name, n, seed in (("train.tsv", n_train, 0), ("dev.tsv", n_dev, 1)):
+        lines = ["index\tsentence1\tsentence2\tlabel"]
+        lines += [f"{i}\t{a}\t{b}\t{names[y]}" for i, (a, b, y, _) in enumerate(_pairs(n, seed))]
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def write_stsb(folder, n_train=48, n_dev=24):
+    """STS-B's 10 columns, score last."""
+    folder.mkdir(parents=True)
+    head = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+    for name, n, seed in (("train.tsv", n_train, 2), ("dev.tsv", n_dev, 3)):
+        lines = [head] + [f"{i}\tmain\tx\t2012\t{i:04d}\tnone\tnone\t{a}\t{b}\t{s:.3f}"
+                          for i, (a, b, _, s) in enumerate(_pairs(n, seed))]
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_regression_teacher_dir(tmp_path_factory, tiny_tokenizer_dir):
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    torch.manual_seed(3)
+    d = tmp_path_factory.mktemp("tiny-reg-teacher")
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    model = BertForSequenceClassification(tiny_bert_config(len(tok), num_labels=1, problem_type="regression"))
+    with torch.no_grad():
+        model.classifier.weight.mul_(40.0)
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture()
+def two_tasks(tmp_path, tiny_teacher_dir, tiny_regression_teacher_dir):
+    rte, stsb = write_rte(tmp_path / "RTE"), write_stsb(tmp_path / "STS-B")
+    return CompareConfig(
+        tasks={"rte": {"data_dir": str(rte), "teacher": str(tiny_teacher_dir)},
+               "stsb": {"data_dir": str(stsb), "teacher": str(tiny_regression_teacher_dir),
+                        "training": {"max_steps": 3}}},
+        student=STUDENT, arms=["original"], seeds=2, training=TRAINING, val_size=8, latency=False,
+        out=str(tmp_path / "run"), name="two-tasks")
+
+
+@pytest.mark.slow
+def test_two_task_preset_writes_per_task_outputs_and_a_summary(tmp_path, two_tasks):
+    result = run_compare(two_tasks)
+    out = tmp_path / "run"
+    saved = json.loads((out / "results.json").read_text())
+    assert list(saved["tasks"]) == ["rte", "stsb"] and saved["excluded_from_average"] == []
+    pcts, teacher_scores = [], []
+    for task, metric in (("rte", "accuracy"), ("stsb", "pearson")):
+        own = json.loads((out / task / "results.json").read_text())  # the per-task output
+        assert own["task"] == task and own["main_metric"] == metric
+        arm = saved["tasks"][task]["arms"]["original"]
+        scores = own["arms"]["original"]["scores"]
+        assert len(scores) == 2 and arm["scores"] == scores
+        assert arm["mean"] == pytest.approx(statistics.fmean(scores))
+        assert arm["std"] == pytest.approx(abs(scores[0] - scores[1]) / 2 ** 0.5)
+        teacher = own["teacher"]["main"]
+        assert saved["tasks"][task]["teacher"]["main"] == teacher
+        assert arm["pct_of_teacher"] == pytest.approx(100 * statistics.fmean(scores) / teacher)
+        pcts.append(arm["pct_of_teacher"])
+        teacher_scores.append(100 * teacher)
+        cell = f"{100 * arm['mean']:.1f} ± {100 * arm['std']:.1f} ({arm['pct_of_teacher']:.1f}%)"
+        assert cell in result["table"]
+    # the stsb override of max_steps applied to that task only
+    assert json.loads((out / "stsb" / "results.json").read_text())["arms"]["original"]["per_seed"][0]["steps"] == 3
+    assert json.loads((out / "rte" / "results.json").read_text())["arms"]["original"]["per_seed"][0]["steps"] == 4
+    summary = saved["summary"]["original"]
+    assert summary["avg_pct_of_teacher"] == pytest.approx((pcts[0] + pcts[1]) / 2)
+    assert summary["tasks"] == ["rte", "stsb"]
+    assert saved["teacher_avg_score"] == pytest.approx(sum(teacher_scores) / 2)
+    lines = result["table"].splitlines()
+    assert lines[0] == "|  | rte (acc) | stsb (Pearson) | avg | avg % of teacher |"
+    assert lines[2].startswith("| teacher |") and lines[3].endswith(f"| {summary['avg_pct_of_teacher']:.1f} |")
+    assert (out / "chart.png").stat().st_size > 1000 and (out / "results.md").read_text().strip() == result["table"]
+
+
+def test_wnli_is_shown_but_not_averaged():
+    from dfkd.eval.compare import summarise
+
+    def res(metric, teacher, scores):
+        return {"main_metric": metric, "teacher": {"main": teacher},
+                "arms": {"original": {"mean": statistics.fmean(scores), "std": None, "scores": scores,
+                                      "transfer_rows": 10, "pct_of_teacher": 100 * statistics.fmean(scores) / teacher}}}
+
+    s = summarise({"rte": res("accuracy", 0.6, [0.54]), "wnli": res("accuracy", 0.5, [0.56])})
+    assert s["excluded_from_average"] == ["wnli"] and s["summary"]["original"]["tasks"] == ["rte"]
+    assert s["summary"]["original"]["avg_pct_of_teacher"] == pytest.approx(90.0)
+    assert s["teacher_avg_score"] == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c, d: c.replace(tasks=[]), "task list is empty"),
+    (lambda c, d: c.replace(tasks={"rte": {"data_dir": str(d / "nowhere"), "teacher": c.tasks["rte"]["teacher"]}}),
+     "task rte: data folder .*nowhere not found or incomplete; expected a folder with train.tsv and dev.tsv"),
+    (lambda c, d: c.replace(tasks={"stsb": {**c.tasks["stsb"], "teacher": c.tasks["rte"]["teacher"]}}),
+     "has num_labels=2 but task 'stsb' has 1; expected a teacher fine-tuned on stsb"),
+    (lambda c, d: c.replace(arm_settings={"original": {"limit": 49}}),
+     "task rte: arm 'original' limit 49 is larger than the train split \\(48 rows\\); expected at most 48"),
+    (lambda c, d: c.replace(tasks={"rte": {**c.tasks["rte"], "trainig": {}}}),
+     "preset tasks.rte: unknown key 'trainig' \\(did you mean 'training'\\?\\)"),
+    (lambda c, d: c.replace(tasks={"qqp": {}}), "task qqp: data folder glue/QQP not found"),
+])
+def test_bad_multi_task_presets_fail_before_any_work(tmp_path, two_tasks, change, message):
+    with pytest.raises(DfkdError, match=message):
+        run_compare(change(two_tasks, tmp_path))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_default_teacher_of_another_task_is_refused(tmp_path, two_tasks, monkeypatch):
+    import dfkd.distill  # noqa: F401  (registers the default teachers)
+
+    monkeypatch.setenv("DFKD_HOME", str(tmp_path / "empty-cache"))  # not built: refused by its registered task
+
+    bad = two_tasks.replace(tasks={"stsb": {**two_tasks.tasks["stsb"], "teacher": "models/teacher-minilm-l6-sst2"}},
+                            out=str(tmp_path / "run"))
+    with pytest.raises(DfkdError, match="teacher models/teacher-minilm-l6-sst2 is built for task 'sst2', not 'stsb'"):
+        run_compare(bad)
+    assert not (tmp_path / "run").exists()
