@@ -42,7 +42,7 @@ def check_keys(data: dict, allowed: Iterable[str], where: str) -> None:
     for key in data:
         if key not in allowed:
             raise DfkdError(f"{where}: unknown key {key!r}{suggest(key, allowed)}; expected one of: "
-                            f"{', '.join(sorted(allowed))}")
+                            f"{', '.join(sorted(set(allowed)))}")
 
 
 def _type_name(hint) -> str:
@@ -122,7 +122,7 @@ def read_json(path: str | Path, what: str = "config file", expect: type = dict):
     except json.JSONDecodeError as err:
         raise DfkdError(f"{p} is not valid JSON ({err.msg} at line {err.lineno})") from None
     if not isinstance(data, expect):
-        kind = "object" if expect is dict else expect.__name__
+        kind = "object" if expect is dict else getattr(expect, "__name__", "value")
         raise DfkdError(f"{p}: expected a JSON {kind} ({what}), got {type(data).__name__}")
     return data
 

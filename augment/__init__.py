@@ -8,12 +8,12 @@ of ``dfkd compare`` all run the same code.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
 from datasets import Dataset
 
+from ..config import check_keywords
 from ..distill.vectors import WordVectors
 from ..errors import DfkdError
 from ..tasks import TaskSpec, get_task
@@ -31,10 +31,7 @@ def build_augmenter(method: str, **settings) -> Augmenter:
         DfkdError: unknown method, or a setting the method does not take (the message lists those it does).
     """
     cls = AUGMENTERS.get(method)
-    params = inspect.signature(cls.__init__).parameters
-    if unknown := sorted(set(settings) - set(params)):
-        known = sorted(p for p in params if p != "self")
-        raise DfkdError(f"augmentation method {method!r} has no setting(s) {unknown}; expected some of {known}")
+    check_keywords(cls.__init__, settings, f"augmentation method {method!r}", skip=("self",))
     return cls(**settings)
 
 

@@ -89,10 +89,11 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
             settings; a recipe that needs teacher internals with an incompatible layer mapping.
     """
     from .label import load_teacher
-    from .students import build_student_and_tokenizer, check_compatible
+    from .students import build_student_and_tokenizer, check_compatible, check_student_spec
 
     spec = get_task(task)
     out = Path(out)
+    check_student_spec(student)
     runner = STRATEGIES.get(strategy)
     settings = runner.read_settings(strategy_settings, f"{strategy} settings")
     plan = None if not stages else stages if isinstance(stages[0], Stage) else read_stages(stages)

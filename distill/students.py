@@ -167,6 +167,15 @@ def bilstm(teacher, texts, pair: bool = False, **settings):
     return build_bilstm_student(teacher, texts, pair=pair, **settings)
 
 
+def _bilstm_builder():
+    from .bilstm import build_bilstm_student
+
+    return build_bilstm_student
+
+
+bilstm.passes_to = _bilstm_builder
+
+
 def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False,
                                 tokenizer=None):
     """Build a student from a spec dict ``{"type": ..., **kwargs}`` (see the module docstring).
@@ -203,6 +212,38 @@ def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = N
     except TypeError as err:
         raise DfkdError(f"bad settings for student type {kind!r}: {err}") from None
     return made if isinstance(made, tuple) else (made, None)
+
+
+def check_student_spec(spec: dict, where: str = "student spec") -> None:
+    """Check a student spec's keys and value types before anything is built (:func:`dfkd.config.check_keywords`).
+
+    A builder that passes further settings on (``**overrides``) accepts what it passes them to: ``BertConfig``
+    fields for BERT students, the settings of :func:`dfkd.distill.bilstm.build_bilstm_student` for ``bilstm``.
+
+    Raises:
+        DfkdError: not an object, an unknown type, an unknown key (with a close match) or a wrong type.
+    """
+    from ..config import check_keys, check_keywords, keyword_names
+
+    if not isinstance(spec, dict):
+        raise DfkdError(f"{where}: expected a JSON object such as configs/student-bert-mini.json")
+    settings = {k: v for k, v in spec.items() if k != "type"}
+    builder = STUDENTS.get(spec.get("type", "config"))
+    skip = ("teacher", "texts", "tokenizer", "pair")
+    own = keyword_names(builder, skip)
+    if own is not None:
+        check_keywords(builder, settings, where, skip)
+        return
+    passes_to = getattr(builder, "passes_to", None)
+    if passes_to is not None:
+        check_keywords(passes_to(), settings, where, skip)
+        return
+    import inspect
+
+    from transformers import BertConfig
+    named = [n for n, p in inspect.signature(builder).parameters.items() if n not in skip and p.kind is not p.VAR_KEYWORD]
+    check_keys(settings, named + [k for k in BertConfig().to_dict() if not k.startswith("_")], where)
+    check_keywords(builder, {k: v for k, v in settings.items() if k in named}, where, skip)
 
 
 def build_student(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False, tokenizer=None):

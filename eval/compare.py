@@ -225,8 +225,12 @@ class CompareRun:
             raise DfkdError(f"task {self.spec.name}: no teacher; expected a teacher folder, asset name or hub id")
         self.training = TrainingConfig.from_dict(config.training, "training")
         self.losses = from_dict(DistillationConfig, config.losses, "losses")
+        from ..distill.students import check_student_spec
+
         self.strategy_settings = {}
         for row in self.rows:
+            where = f"variant {row.name!r} student" if row.variant and row.variant.student else "student"
+            check_student_spec((row.variant and row.variant.student) or config.student, where)
             strategy = (row.variant and row.variant.strategy) or row.arm.strategy
             runner = STRATEGIES.get(strategy)
             runner.read_settings(config.strategies.get(strategy), f"strategies.{strategy}")

@@ -87,6 +87,14 @@ def tiny_teacher_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def tiny_rewriter_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A tiny random masked LM with the tiny teacher's vocabulary (adversarial rewriter, TinyBERT's MLM)."""
+    from transformers import BertForMaskedLM
+
+    return save_tiny(BertForMaskedLM, tmp_path_factory.mktemp("tiny-rewriter"), tiny_tokenizer_dir, seed=2)
+
+
 @pytest.fixture()
 def toy_csv(tmp_path) -> dict[str, str]:
     """A custom task in CSV: train (400 rows) and dev (100 rows) of :func:`toy_rows`."""

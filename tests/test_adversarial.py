@@ -20,17 +20,10 @@ from dfkd.zeroshot.adversarial import (
     sample_tokens,
 )
 
-from conftest import save_tiny, tiny_bert_config, toy_rows
+from conftest import tiny_bert_config, toy_rows
 
 STUDENT = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
            "intermediate_size": 64}
-
-
-@pytest.fixture(scope="module")
-def tiny_rewriter_dir(tmp_path_factory, tiny_tokenizer_dir):
-    from transformers import BertForMaskedLM
-
-    return save_tiny(BertForMaskedLM, tmp_path_factory.mktemp("tiny-rewriter"), tiny_tokenizer_dir, seed=2)
 
 
 def toy_transfer_set(n: int) -> Dataset:

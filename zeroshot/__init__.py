@@ -1,4 +1,4 @@
-"""Generators that need no task data: out-of-domain sampling (and, to come, adversarial pseudo-text).
+"""Zero-shot KD, no task data: the out-of-domain generator ``ood`` and the ``adversarial`` training strategy.
 
 The ``ood`` generator is registered in :data:`dfkd.transfer.GENERATORS`; ``dfkd ood`` and the
 ``ood`` arm of ``dfkd compare`` run it. See :mod:`dfkd.zeroshot.ood` for the rules.
@@ -11,6 +11,7 @@ from datasets import Dataset
 from ..errors import DfkdError
 from ..tasks import TaskSpec, get_task
 from ..transfer import register_generator
+from . import adversarial  # noqa: F401  (registers the training strategy "adversarial")
 from .ood import GLUE_TRAIN_SIZES, PAIR_MIX, TYPICAL_WORDS, candidate_documents, ood_rows, select_by_teacher
 
 __all__ = ["ood_generator"]
