@@ -225,7 +225,8 @@ def cmd_ood(args) -> None:
 def cmd_label(args) -> None:
     from .distill.label import label_transfer_set
 
-    out = label_transfer_set(args.transfer_set, args.teacher, args.out, args.batch_size, args.max_length)
+    out = label_transfer_set(args.transfer_set, args.teacher, args.out, args.batch_size, args.max_length,
+                             args.shard_size)
     print(f"labelled {out}")
 
 
@@ -382,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="default: label in place")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--shard-size", type=int, default=4096, help="rows per saved shard (the unit of resuming and of "
+                   "sharing the work between processes)")
     p.set_defaults(func=cmd_label)
 
     p = sub.add_parser("distill", help="distil a student from a labelled transfer set")

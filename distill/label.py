@@ -20,13 +20,22 @@ from ..files import atomic_file
 from .data import encode, loader, model_inputs
 
 
+def process_state():
+    """This process's ``accelerate`` state (index, number of processes, device).
+
+    Honours ``ACCELERATE_USE_CPU`` as :class:`accelerate.Accelerator` does, so that several CPU processes
+    (``ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m dfkd.cli ...``) form one gloo group.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
 def default_device() -> torch.device:
-    """CUDA when available, else Apple MPS, else CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """This process's device from ``accelerate`` (its own GPU under ``accelerate launch``; CUDA, then Apple MPS,
+    then CPU in a single process)."""
+    return process_state().device
 
 
 @torch.inference_mode()
@@ -83,24 +92,27 @@ def label_dataset(ds: Dataset, model, tokenizer, work_dir: Path, batch_size: int
                   shard_size: int = 4096) -> Dataset:
     """Add ``teacher_logits`` ``(num_labels,)`` per row, saving each finished shard under ``work_dir``.
 
-    Shards already in ``work_dir`` (from an interrupted run) are reused, not recomputed.
+    Shards already in ``work_dir`` (from an interrupted run) are reused, not recomputed. Under ``accelerate
+    launch`` (or ``torchrun``) with N processes, process ``i`` labels shards ``i, i+N, ...``; every process then
+    returns the whole labelled set, equal to a single process's (each row labelled once).
     """
+    state = process_state()
     work_dir.mkdir(parents=True, exist_ok=True)
     n_shards = (len(ds) + shard_size - 1) // shard_size
-    parts = []
-    bar = tqdm(total=len(ds), desc="teacher labelling", unit="ex", mininterval=2.0)
-    for s in range(n_shards):
-        f = work_dir / f"logits-{s:05d}.npy"
+    files = [work_dir / f"logits-{s:05d}.npy" for s in range(n_shards)]
+    mine = [s for s in range(n_shards) if s % state.num_processes == state.process_index]
+    bar = tqdm(total=sum(min(len(ds), (s + 1) * shard_size) - s * shard_size for s in mine),
+               desc="teacher labelling", unit="ex", mininterval=2.0, disable=not state.is_local_main_process)
+    for s in mine:
         rows = range(s * shard_size, min(len(ds), (s + 1) * shard_size))
-        if f.exists():
-            logits = np.load(f)
-        else:
+        if not files[s].exists():
             logits = predict_logits(model, tokenizer, ds.select(rows), batch_size, max_length)
-            with atomic_file(f) as tmp:
+            with atomic_file(files[s]) as tmp:
                 np.save(tmp, logits)
-        parts.append(logits)
         bar.update(len(rows))
     bar.close()
+    state.wait_for_everyone()
+    parts = [np.load(f) for f in files]
     logits = np.concatenate(parts) if parts else np.zeros((0, model.config.num_labels), np.float32)
     if "teacher_logits" in ds.column_names:
         ds = ds.remove_columns("teacher_logits")
@@ -108,7 +120,7 @@ def label_dataset(ds: Dataset, model, tokenizer, work_dir: Path, batch_size: int
 
 
 def label_transfer_set(in_dir: str | Path, teacher: str, out_dir: str | Path | None = None,
-                       batch_size: int = 128, max_length: int = 128) -> Path:
+                       batch_size: int = 128, max_length: int = 128, shard_size: int = 4096) -> Path:
     """``dfkd label``: write the teacher's logits into a saved transfer set (in place when ``out_dir`` is None).
 
     Raises:
@@ -121,8 +133,11 @@ def label_transfer_set(in_dir: str | Path, teacher: str, out_dir: str | Path | N
     ds, card = load_transfer_set(in_dir)
     model, tokenizer = load_teacher(teacher, card.get("num_labels"))
     work = out_dir.with_name(out_dir.name + ".labelling")
-    labelled = label_dataset(ds, model, tokenizer, work, batch_size, max_length)
-    card = {**card, "teacher": str(teacher), "labelled_rows": len(labelled)}
-    save_transfer_set(labelled, out_dir, card)
-    shutil.rmtree(work, ignore_errors=True)
+    labelled = label_dataset(ds, model, tokenizer, work, batch_size, max_length, shard_size)
+    state = process_state()
+    card = {**card, "teacher": str(teacher), "labelled_rows": len(labelled), "labelling_processes": state.num_processes}
+    if state.is_main_process:  # one writer; the others wait for it
+        save_transfer_set(labelled, out_dir, card)
+        shutil.rmtree(work, ignore_errors=True)
+    state.wait_for_everyone()
     return out_dir

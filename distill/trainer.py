@@ -320,11 +320,14 @@ class Trainer:
         val = encode(val, self.tokenizer, cfg.max_length, desc="tokenising validation slice")
         dl, self.sampler = loader(train, self.tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed,
                                   regression=self.task.is_regression)
-        self.steps_per_epoch = len(self.sampler)
+        # with N processes each optimizer step takes N batches (one per process): steps count per process, as in
+        # HF Trainer; accelerate steps the schedule N times per step, so it is built for N x the steps
+        n = acc.num_processes
+        self.steps_per_epoch = math.ceil(len(self.sampler) / n)
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         optimizer = self._optimizer()
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps),
-                                                    self.total_steps)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps) * n,
+                                                    self.total_steps * n)
         self.model, self.optimizer, self.dl, self.scheduler = acc.prepare(self.model, optimizer, dl, scheduler)
         for module in self.recipe.modules():
             module.to(acc.device)
@@ -398,7 +401,7 @@ class Trainer:
         started = time.perf_counter() - state["train_seconds"]
         while step < total:
             epoch, skip = divmod(step, per_epoch)
-            self.sampler.position(epoch, skip)
+            self.sampler.position(epoch, skip * acc.num_processes)  # batches of all processes already seen
             for batch in self.dl:
                 if self._resume_rng is not None:
                     torch.set_rng_state(self._resume_rng)
