@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from accelerate.utils import set_seed
 from datasets import Dataset
 
 from ..config import from_dict
@@ -115,6 +116,7 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
         s_losses = from_dict(DistillationConfig, stage.losses, f"stage {k} losses") if stage.losses else losses
         s_config = replace(config, **stage.training)
         selection = stage.selection or ("teacher" if final else "last")
+        set_seed(s_config.seed)  # the student's random init is part of the run: the same seed, the same student
         student_model, student_tokenizer = build_student_and_tokenizer(teacher_model, current, texts, spec.pair,
                                                                          tokenizer)
         check_compatible(teacher_model, student_model, own_vocabulary=student_tokenizer is not None)
