@@ -104,7 +104,6 @@ def _labelled(tmp_path, sst2, teacher) -> Path:
 
 
 def test_distill_killed_and_resumed(tmp_path, sst2, tiny_teacher_dir):
-    import torch
     from safetensors.torch import load_file
 
     ts = _labelled(tmp_path, sst2, tiny_teacher_dir)
