@@ -224,3 +224,15 @@ def test_cli_config_file_typo_is_one_line(tmp_path, capsys, sst2):
                    "batch_size, checkpoint_every, epochs, eval_batch_size, eval_every, freeze_word_embeddings, "
                    "learning_rate, max_grad_norm, max_length, max_steps, seed, warmup_ratio, weight_decay"]
     assert not (tmp_path / "o").exists()
+
+
+def test_committed_records_hold_no_machine_paths():
+    """Cards, tables and notes name packages, asset names and repository-relative paths, never a machine's."""
+    import re
+
+    root = CONFIGS.parent
+    pattern = re.compile(r"(/work/|/root/|/home/|/tmp/|/Users/|site-packages|[A-Z]:\\\\)")
+    files = [p for p in (root / "docs").rglob("*") if p.suffix in (".json", ".md", ".txt")]
+    files += [root / "README.md", *CONFIGS.glob("*.json")]
+    found = [f"{p.relative_to(root)}: {m.group(0)}" for p in files for m in [pattern.search(p.read_text())] if m]
+    assert found == []
