@@ -110,6 +110,9 @@ class CompareConfig:
         strategies: settings of training strategies by name, e.g. ``{"adversarial": {AdversarialConfig fields}}``.
         latency: measure CPU latency of the teacher and of each arm's first student.
         out: output folder.
+        limits: the data-efficiency curve: the same student and budget with each number of task examples
+            (``0``: the zero-shot arms only; ``null``: all of train) for every arm that reads task data, written
+            to ``out/[<task>/]limit-<n>/``, plus the curve (``results.json`` ``curve``, ``curve.png``).
     """
 
     task: str = "sst2"
@@ -129,6 +132,7 @@ class CompareConfig:
     latency: bool = True
     out: str = "runs/compare"
     name: str | None = None
+    limits: list[int | None] | None = None
 
     @classmethod
     def from_file(cls, path: str | Path) -> CompareConfig:
@@ -465,6 +469,8 @@ def run_compare(config: CompareConfig) -> dict:
         DfkdError: unknown task or arm, empty task list, a missing data folder, a teacher whose ``num_labels``
             differs from the task, a limit larger than the train split, bad presets.
     """
+    if config.limits is not None:
+        return run_curve(config)
     runs = [CompareRun(c) for c in config.task_configs()]
     for run in runs:
         run.check()
@@ -473,6 +479,136 @@ def run_compare(config: CompareConfig) -> dict:
     started = time.perf_counter()
     per_task = {run.spec.name: run.run() for run in runs}
     return write_summary(config, per_task, time.perf_counter() - started)
+
+
+def _limit_configs(task: CompareConfig, limits: list[int | None]) -> list[tuple[int | None, CompareConfig]]:
+    """One config per limit: 0 keeps the arms that read no task data; any other limit the arms that do, with
+    ``limit`` set in their generator settings (``None``: all rows)."""
+    from ..transfer import GENERATORS
+
+    def reads(arm: str) -> bool:
+        return any(GENERATORS.get(g).reads_task_data for g, _ in ARMS.get(arm).generators)
+
+    out = []
+    for limit in limits:
+        arms = [a for a in task.arms if reads(a) == (limit != 0)]
+        if not arms:
+            raise DfkdError(f"limit {limit}: no arm of {task.arms} fits; expected arms that read task data for a "
+                            "limit > 0 (original, augment) and a zero-shot arm (ood) for 0")
+        settings = {a: {k: v for k, v in task.arm_settings.get(a, {}).items() if k != "limit"} for a in arms}
+        if limit:
+            settings = {a: {**v, "limit": limit} for a, v in settings.items()}
+        out.append((limit, task.replace(arms=arms, arm_settings=settings, limits=None, variants={},
+                                        out=str(Path(task.out) / f"limit-{'all' if limit is None else limit}"))))
+    return out
+
+
+def run_curve(config: CompareConfig) -> dict:
+    """The data-efficiency curve (``limits``): every task x limit run as a compare run, then one line chart per
+    task of % of the teacher against the number of task examples (log axis; zero-shot as a dashed line), seeds
+    as error bars. All runs are checked before any work starts.
+
+    Returns:
+        ``{"curve": {task: {arm: [{"limit", "examples", "mean", "std", "pct_of_teacher", "scores"}, ...]}}, ...}``
+        plus ``table``.
+    """
+    plan, limits_of = [], {}
+    for task in config.task_configs():
+        limits = task.limits
+        if not limits or len(set(limits)) != len(limits):
+            raise DfkdError(f"{task.task}: limits {limits}: expected distinct numbers of task examples such as "
+                            "[0, 100, 500, 2000, null]")
+        if any(limit is not None and limit < 0 for limit in limits):
+            raise DfkdError(f"{task.task}: limits {limits}: expected numbers >= 0 (0: zero-shot) or null (all)")
+        limits_of[task.task] = limits
+        for limit, sub in _limit_configs(task.replace(tasks=None), limits):
+            run = CompareRun(sub)
+            run.check()
+            plan.append((task.task, limit, run))
+    started = time.perf_counter()
+    curve: dict = {}
+    for task, limit, run in plan:
+        res = run.run()
+        for arm, a in res["arms"].items():
+            examples = limit if limit is not None else a["transfer_rows"] if arm == "original" else None
+            curve.setdefault(task, {"main_metric": res["main_metric"], "teacher": res["teacher"]["main"],
+                                    "arms": {}})["arms"].setdefault(arm, []).append(
+                {"limit": limit, "examples": examples, "mean": a["mean"], "std": a["std"],
+                 "pct_of_teacher": a["pct_of_teacher"], "scores": a["scores"], "transfer_rows": a["transfer_rows"]})
+    for task in curve.values():  # "all" for the augment arm: the same task rows as original's
+        n_all = next((p["examples"] for p in task["arms"].get("original", []) if p["limit"] is None), None)
+        for points in task["arms"].values():
+            for p in points:
+                if p["examples"] is None:
+                    p["examples"] = n_all
+    for task, t in curve.items():
+        t["limits"] = limits_of[task]
+    results = {"name": config.name, "limits": config.limits, "curve": curve, "config": _portable_config(config),
+               "wall_seconds": round(time.perf_counter() - started, 1)}
+    table = format_curve_table(results)
+    out = Path(config.out)
+    with atomic_file(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(table + "\n")
+    plot_curve(results, out / "curve.png")
+    return {**results, "table": table}
+
+
+def format_curve_table(results: dict) -> str:
+    """One markdown table per task: rows arms, columns the numbers of task examples (% of teacher, mean ± std)."""
+    blocks = []
+    for task, t in results["curve"].items():
+        limits = t["limits"]
+        head = ["arm", *["0 (zero-shot)" if x == 0 else "all" if x is None else str(x) for x in limits]]
+        lines = [f"**{task}** ({t['main_metric']}; teacher {t['teacher']:.4f}; % of teacher, dev score mean ± std)", "",
+                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for arm, points in t["arms"].items():
+            by = {p["limit"]: p for p in points}
+            cells = []
+            for x in limits:
+                p = by.get(x)
+                if p is None:
+                    cells.append("–")
+                else:
+                    sd = "" if p["std"] is None else f" ± {p['std']:.4f}"
+                    pct = "–" if p["pct_of_teacher"] is None else f"{p['pct_of_teacher']:.1f}%"
+                    cells.append(f"{pct} ({p['mean']:.4f}{sd})")
+            lines.append("| " + " | ".join([arm, *cells]) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def plot_curve(results: dict, path: Path) -> None:
+    """One panel per task: % of the teacher against task examples (log x), one line per arm with the seeds'
+    std as error bars; zero-shot arms as dashed horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(results["curve"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.0 * len(tasks), 3.8), dpi=120, squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        t = results["curve"][task]
+        for arm, points in t["arms"].items():
+            pts = [p for p in points if p["pct_of_teacher"] is not None]
+            err = [100 * (p["std"] or 0.0) / abs(t["teacher"] or 1.0) for p in pts]
+            if all(p["limit"] == 0 for p in pts):
+                for p in pts:
+                    ax.axhline(p["pct_of_teacher"], ls="--", lw=1.2, color="#55a868", label=f"{arm} (0 examples)")
+                continue
+            pts_err = sorted(zip(pts, err), key=lambda pe: pe[0]["examples"])
+            ax.errorbar([p["examples"] for p, _ in pts_err], [p["pct_of_teacher"] for p, _ in pts_err],
+                        yerr=[e for _, e in pts_err], marker="o", capsize=4, label=arm)
+        ax.axhline(100, ls=":", color="#c44e52", lw=1, label="teacher")
+        ax.set_xscale("log")
+        ax.set_xlabel("task examples (log)")
+        ax.set_ylabel("% of the teacher's dev score")
+        ax.set_title(f"{task} ({t['main_metric']})", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def summarise(per_task: dict[str, dict]) -> dict:

@@ -158,3 +158,33 @@ def test_a_default_teacher_of_another_task_is_refused(tmp_path, two_tasks, monke
     with pytest.raises(DfkdError, match="teacher models/teacher-minilm-l6-sst2 is built for task 'sst2', not 'stsb'"):
         run_compare(bad)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_limits_sweep_draws_the_data_efficiency_curve(tmp_path, tiny_teacher_dir):
+    news = tmp_path / "news.txt"
+    news.write_text("\n".join(f"The {w} film was a {v} story about the plot. Then the acting was {v} and {w} too."
+                              for w in ("good", "bad", "dull", "fine") for v in ("great", "poor", "lovely", "boring",
+                                                                               "nice")) + "\n")
+    rte = write_rte(tmp_path / "RTE")
+    config = CompareConfig(task="rte", data_dir=str(rte), teacher=str(tiny_teacher_dir), student=STUDENT,
+                           arms=["original", "ood"], arm_settings={"ood": {"sources": [str(news)], "size": 12}},
+                           seeds=2, training={**TRAINING, "max_steps": 2}, val_size=4, latency=False,
+                           limits=[0, 20, None], out=str(tmp_path / "curve"), name="curve")
+    result = run_compare(config)
+    out = tmp_path / "curve"
+    curve = json.loads((out / "results.json").read_text())["curve"]["rte"]
+    assert curve["limits"] == [0, 20, None] and list(curve["arms"]) == ["ood", "original"]
+    ood, original = curve["arms"]["ood"], curve["arms"]["original"]
+    assert [p["limit"] for p in ood] == [0] and [p["limit"] for p in original] == [20, None]
+    assert [p["examples"] for p in original] == [20, 48] and [p["transfer_rows"] for p in original] == [20, 48]
+    for limit, points in (("0", ood), ("20", original[:1]), ("all", original[1:])):
+        own = json.loads((out / f"limit-{limit}" / "results.json").read_text())  # each point is a compare run
+        arm = own["arms"][next(iter(own["arms"]))]
+        assert points[0]["scores"] == arm["scores"] and points[0]["pct_of_teacher"] == arm["pct_of_teacher"]
+        assert points[0]["mean"] == pytest.approx(statistics.fmean(arm["scores"]))
+    assert not (out / "limit-0" / "original").exists()  # zero-shot points never read the task's train split
+    assert "| original | – |" in result["table"] and (out / "curve.png").stat().st_size > 1000
+    with pytest.raises(DfkdError, match="limit 49 is larger than the train split \\(48 rows\\)"):
+        run_compare(config.replace(limits=[0, 49], out=str(tmp_path / "bad")))
+    assert not (tmp_path / "bad").exists()
