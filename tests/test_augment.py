@@ -307,3 +307,23 @@ def test_default_tagger_gives_penn_tags_and_natural_text():
     aug.fit(texts)
     variants = aug.augment(texts, [(i, 0) for i in range(3)])
     assert all(len(vs) == 5 and len(set(vs)) == 5 and t not in vs for t, vs in zip(texts, variants))
+
+
+def test_regression_pair_rows_keep_the_score_unknown_on_variants_and_each_side_is_augmented():
+    """STS-B-like rows: originals keep their float score, variants get NaN (the teacher labels them), and every
+    variant changes exactly one side, keeping its own row's partner."""
+    import math
+
+    ds = Dataset.from_dict({"text": ["a man is dancing", "a child rides"], "text_pair": ["a man dances", "kids ride"],
+                            "label": [4.75, 1.5]})
+    out = augment_dataset(ds, CountingAugmenter(), regression=True)
+    rows = out[:]
+    originals = [i for i, s in enumerate(rows["source"]) if s == "original"]
+    assert [rows["label"][i] for i in originals] == [4.75, 1.5]
+    variants = [i for i, s in enumerate(rows["source"]) if s == "augment"]
+    assert len(variants) == 2 * 2 * 2 and all(math.isnan(rows["label"][i]) for i in variants)
+    for i in variants:
+        base = max(j for j in originals if j < i)
+        same_first = rows["text"][i] == rows["text"][base]
+        same_second = rows["text_pair"][i] == rows["text_pair"][base]
+        assert same_first != same_second and (rows["text"][i] + rows["text_pair"][i]).count(" #") == 1
