@@ -28,6 +28,24 @@ def toy_rows(n: int, seed: int = 0) -> list[tuple[str, int]]:
     return rows
 
 
+def write_sst2(folder: Path, n_train: int = 160, n_dev: int = 40) -> Path:
+    """A GLUE SST-2 folder (header, trailing space before the tab) of :func:`toy_rows`."""
+    folder.mkdir(parents=True)
+    for name, n, seed in (("train.tsv", n_train, 0), ("dev.tsv", n_dev, 1)):
+        (folder / name).write_text("sentence\tlabel\n" + "".join(f"{t} \t{y}\n" for t, y in toy_rows(n, seed)))
+    return folder
+
+
+def write_glove(path: Path) -> Path:
+    """A tiny GloVe text file (word, then 6 numbers) over a few words of the toy vocabulary."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    words = ["film", "movie", "story", "plot", "great", "superb", "awful", "dull"]
+    path.write_text("".join(w + " " + " ".join(f"{v:.4f}" for v in rng.normal(size=6)) + "\n" for w in words))
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer_dir(tmp_path_factory) -> Path:
     from transformers import BertTokenizerFast

@@ -12,7 +12,7 @@ from dfkd.cli import main
 from dfkd.config import from_dict, read_json
 from dfkd.errors import DfkdError
 
-from conftest import toy_rows
+from conftest import write_glove, write_sst2
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 STUDENT = {"type": "config", "num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2,
@@ -36,23 +36,12 @@ NEWS = ["The film festival opened with a great story about a dull town.",
 
 @pytest.fixture()
 def sst2(tmp_path) -> Path:
-    folder = tmp_path / "SST-2"
-    folder.mkdir()
-    for name, n, seed in (("train.tsv", 60, 0), ("dev.tsv", 20, 1)):
-        (folder / name).write_text("sentence\tlabel\n" + "".join(f"{t} \t{y}\n" for t, y in toy_rows(n, seed)))
-    return folder
+    return write_sst2(tmp_path / "SST-2", 60, 20)
 
 
 @pytest.fixture()
 def glove(tmp_path) -> Path:
-    """GloVe text format: word then its vector."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    words = ["film", "movie", "story", "plot", "great", "superb", "awful", "dull"]
-    p = tmp_path / "glove.txt"
-    p.write_text("".join(w + " " + " ".join(f"{v:.4f}" for v in rng.normal(size=6)) + "\n" for w in words))
-    return p
+    return write_glove(tmp_path / "glove.txt")
 
 
 @pytest.fixture()

@@ -10,19 +10,12 @@ import torch
 from dfkd.errors import DfkdError
 from dfkd.eval.compare import ARMS, CompareConfig, run_compare
 
-from conftest import toy_rows
-
-
-def _glue_sst2(folder, n_train=160, n_dev=40):
-    folder.mkdir(parents=True)
-    for name, n, seed in (("train.tsv", n_train, 0), ("dev.tsv", n_dev, 1)):
-        (folder / name).write_text("sentence\tlabel\n" + "".join(f"{t} \t{y}\n" for t, y in toy_rows(n, seed)))
-    return folder
+from conftest import write_sst2
 
 
 @pytest.mark.slow
 def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
-    data = _glue_sst2(tmp_path / "SST-2")
+    data = write_sst2(tmp_path / "SST-2")
     config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir),
                            student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
                                     "num_attention_heads": 2, "intermediate_size": 32},
@@ -51,7 +44,7 @@ def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, 
     from dfkd.eval.compare import Arm
 
     monkeypatch.setitem(ARMS._items, "original-again", Arm("original-again", (("original", {}),), "same data"))
-    data = _glue_sst2(tmp_path / "SST-2", n_train=40, n_dev=16)
+    data = write_sst2(tmp_path / "SST-2", n_train=40, n_dev=16)
     config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir),
                            student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
                                     "num_attention_heads": 2, "intermediate_size": 32},

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import toy_rows
+from conftest import write_glove, write_sst2
 
 pytestmark = pytest.mark.slow
 PARTIAL = (".partial", ".tmp", ".labelling", ".saving", ".final", ".building")
@@ -56,11 +56,7 @@ def _crash_then_resume(args_for, tmp_path: Path, seed: int) -> tuple[Path, Path]
 
 @pytest.fixture()
 def sst2(tmp_path) -> Path:
-    folder = tmp_path / "SST-2"
-    folder.mkdir()
-    for name, n, seed in (("train.tsv", 600, 0), ("dev.tsv", 40, 1)):
-        (folder / name).write_text("sentence\tlabel\n" + "".join(f"{t} \t{y}\n" for t, y in toy_rows(n, seed)))
-    return folder
+    return write_sst2(tmp_path / "SST-2", 600, 40)
 
 
 def _load(path: Path):
@@ -82,10 +78,7 @@ def test_label_killed_and_resumed(tmp_path, sst2, tiny_teacher_dir):
 
 
 def test_augment_killed_and_resumed(tmp_path, sst2, tiny_rewriter_dir):
-    words = ["film", "movie", "story", "plot", "great", "superb", "awful", "dull"]
-    glove = tmp_path / "glove.txt"
-    rng = np.random.default_rng(0)
-    glove.write_text("".join(w + " " + " ".join(f"{v:.4f}" for v in rng.normal(size=6)) + "\n" for w in words))
+    glove = write_glove(tmp_path / "glove.txt")
     ref, resumed = _crash_then_resume(
         lambda out: ["augment", "--task", "sst2", "--data-dir", str(sst2), "--mlm", str(tiny_rewriter_dir),
                      "--word-vectors", str(glove), "--num-aug", "3", "--top-k", "3", "--batch-size", "8",

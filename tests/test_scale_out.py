@@ -16,7 +16,7 @@ import pytest
 
 from dfkd.cli import main
 
-from conftest import toy_rows
+from conftest import write_sst2
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +33,7 @@ def _launch(args: list[str], tmp_path, port: int) -> None:
 
 @pytest.fixture()
 def unlabelled(tmp_path):
-    folder = tmp_path / "SST-2"
-    folder.mkdir()
-    for name, n, seed in (("train.tsv", 90, 0), ("dev.tsv", 10, 1)):
-        (folder / name).write_text("sentence\tlabel\n" + "".join(f"{t} \t{y}\n" for t, y in toy_rows(n, seed)))
+    folder = write_sst2(tmp_path / "SST-2", 90, 10)
     ts = tmp_path / "ts"
     assert main(["generate", "--task", "sst2", "--data-dir", str(folder), "--out", str(ts)]) == 0
     return ts
