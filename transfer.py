@@ -170,6 +170,19 @@ def load_transfer_set(path: str | Path) -> tuple[Dataset, dict]:
     return load_from_disk(str(path)), json.loads((path / CARD).read_text())
 
 
+def check_generator_settings(generator: str, settings: dict, where: str) -> Generator:
+    """The registered generator ``generator``, after checking its own ``settings`` (the common call's
+    ``split``/``limit`` may be among them) against its signature.
+
+    Raises:
+        DfkdError: unknown generator, or a setting it does not take (with a close match suggested).
+    """
+    gen = GENERATORS.get(generator)
+    own = {k: v for k, v in settings.items() if k not in COMMON}
+    check_keywords(gen.fn, own, where, skip=("task", *COMMON))
+    return gen
+
+
 def build_transfer_set(generator: str, task: str | TaskSpec, data_dir=None, seed: int = 0,
                        work_dir: str | Path | None = None, split: str = "train", limit: int | None = None,
                        **settings) -> tuple[Dataset, dict]:
@@ -186,8 +199,7 @@ def build_transfer_set(generator: str, task: str | TaskSpec, data_dir=None, seed
         DfkdError: unknown generator, or a setting it does not take (with a close match suggested).
     """
     spec = get_task(task)
-    gen = GENERATORS.get(generator)
-    check_keywords(gen.fn, settings, f"generator {generator!r} settings", skip=("task", *COMMON))
+    gen = check_generator_settings(generator, settings, f"generator {generator!r} settings")
     result = gen.fn(spec, data_dir=data_dir, seed=seed, split=split, limit=limit, work_dir=work_dir, **settings)
     ds, extra = result if isinstance(result, tuple) else (result, {})
     card = {"generator": generator, "settings": settings, "seed": seed, "task": spec.name,

@@ -254,8 +254,7 @@ class CompareRun:
                 setting it does not take; a ``limit`` larger than the train split.
         """
         from ..assets import resolve
-        from ..config import check_keywords
-        from ..transfer import COMMON, GENERATORS
+        from ..transfer import check_generator_settings
 
         spec, config = self.spec, self.config
         try:
@@ -272,11 +271,8 @@ class CompareRun:
         train_rows = None
         for row in self.rows:
             for gen, settings in self.generator_settings(row.arm):
-                g = GENERATORS.get(gen)
-                common = {k: v for k, v in settings.items() if k in COMMON}
-                own = {k: v for k, v in settings.items() if k not in COMMON}
-                check_keywords(g.fn, own, f"arm_settings.{row.arm.name} ({gen} generator)", skip=("task", *COMMON))
-                limit = common.get("limit")
+                g = check_generator_settings(gen, settings, f"arm_settings.{row.arm.name} ({gen} generator)")
+                limit = settings.get("limit")
                 if limit is not None and g.reads_task_data:
                     if train_rows is None:
                         train_rows = len(load_task(spec, "train", self.data_dir))
@@ -315,7 +311,7 @@ class CompareRun:
         from datasets import concatenate_datasets
 
         from ..distill.label import label_dataset
-        from ..transfer import COMMON, build_transfer_set, load_transfer_set, save_transfer_set
+        from ..transfer import build_transfer_set, load_transfer_set, save_transfer_set
 
         generators = self.generator_settings(arm)
         key = json.dumps(generators, sort_keys=True)
@@ -330,10 +326,8 @@ class CompareRun:
         stages: dict[str, float] = {}
         parts, cards = [], []
         for i, (gen, settings) in enumerate(generators):
-            common = {k: v for k, v in settings.items() if k in COMMON}
-            own = {k: v for k, v in settings.items() if k not in COMMON}
             ds_part, card_part = _timed(stages, "generate_s", build_transfer_set, gen, self.spec, self.data_dir, 0,
-                                        work_dir=arm_dir / f"generating-{i}", **common, **own)
+                                        work_dir=arm_dir / f"generating-{i}", **settings)
             parts.append(ds_part)
             cards.append(card_part)
         ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
