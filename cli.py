@@ -134,17 +134,22 @@ def cmd_teacher(args) -> None:
 def cmd_mlm(args) -> None:
     from .distill.mlm import MLMConfig, train_mlm
 
-    keys = ("layers", "unfreeze_layers", "epochs", "head_lr", "encoder_lr", "seed", "max_texts", "train_embeddings")
+    keys = ("layers", "unfreeze_layers", "epochs", "head_lr", "encoder_lr", "seed", "max_texts", "train_embeddings",
+            "batch_size", "checkpoint_every")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if settings.get("layers") == 0:
         settings["layers"] = None  # every layer of the base
     config = MLMConfig(**settings)
     card = train_mlm(args.base, args.text, args.out, config)
-    print(json.dumps({k: card[k] for k in ("top1", "top5", "wall_seconds")}, indent=2))
+    for ex in card["examples"]:
+        print(f"  {ex['masked']}\n    answer: {ex['answer']!r}  top-5: {ex['predictions']}")
+    print(json.dumps({k: card[k] for k in ("top1", "top5", "top1_before", "top5_before", "wall_seconds")}, indent=2))
 
 
 def cmd_assets(args) -> None:
     from . import distill  # noqa: F401  (registers the model builders in ASSETS)
+
+    _generators()  # dfkd.zeroshot registers ood/general
     from .assets import ASSETS, ensure, locate
 
     if args.action == "build":
@@ -224,6 +229,26 @@ def cmd_ood(args) -> None:
           f"(of {card['ood']['available_sentences']} usable sentences)")
 
 
+def cmd_corpus(args) -> None:
+    from .zeroshot.corpus import build_corpus
+
+    card = build_corpus(args.sources, args.out, min_words=args.min_words, max_words=args.max_words,
+                        min_sentences=args.min_sentences)
+    per_source = {name: s["kept"] for name, s in card["sources"].items()}
+    print(f"wrote {card['sentences']} sentences ({card['words_total']} words) to {args.out}: {per_source}")
+
+
+def cmd_general(args) -> None:
+    from .zeroshot.general import GeneralConfig, general_distill
+
+    keys = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "max_steps", "batch_size",
+            "learning_rate", "max_length", "held_out", "max_sentences", "checkpoint_every", "eval_every", "seed")
+    config = GeneralConfig.from_dict({k: getattr(args, k) for k in keys if getattr(args, k) is not None})
+    card = general_distill(args.base, args.source, args.out, config, student=args.student)
+    print(json.dumps({k: card[k] for k in ("sentences", "layers", "held_out_before", "held_out_after", "params",
+                                           "wall_seconds")}, indent=2))
+
+
 def cmd_label(args) -> None:
     from .distill.label import label_transfer_set
 
@@ -294,6 +319,9 @@ def cmd_compare(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
+    _generators()
+    from .zeroshot.corpus import DEFAULT_SOURCES as DEFAULT_CORPUS_SOURCES
+
     parser = argparse.ArgumentParser(prog="dfkd", description="Knowledge distillation for NLP with little or "
                                      "no task data: transfer-set generators, one distiller, GLUE evaluation.")
     parser.add_argument("--version", action="version", version=f"dfkd {__version__}")
@@ -319,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-lr", type=float, help="default: 3e-3")
     p.add_argument("--encoder-lr", type=float, help="default: 4e-4")
     p.add_argument("--max-texts", type=int, help="use at most N lines")
+    p.add_argument("--batch-size", type=int, help="lines per step (default: 32)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between resumable checkpoints (default: 500)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="also train the word embeddings and the tied decoder, at the encoder lr (default: on)")
     p.add_argument("--seed", type=int)
@@ -368,8 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ood", help="out-of-domain transfer set: general text shaped like the task's inputs, "
                        "no task data")
     _task_flags(p)
-    p.add_argument("--source", nargs="+", default=["ood/agnews.txt"], help="text files, folders of *.txt, or "
-                   "hub:<dataset>[/<config>] (default: ood/agnews.txt)")
+    p.add_argument("--source", nargs="+", default=["ood/general"], help="corpus folders (dfkd corpus), text files, "
+                   "folders of *.txt, or hub:<dataset>[/<config>] (default: ood/general, built on first use)")
     p.add_argument("--size", type=int, help="rows (default: --multiple x the task's published train size)")
     p.add_argument("--multiple", type=float, help="default: 2")
     p.add_argument("--min-words", type=int, help="default: the task's typical range")
@@ -379,6 +409,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-factor", type=float, help="candidates per kept row for --select-teacher (default: 3)")
     _output_flags(p)
     p.set_defaults(func=cmd_ood)
+
+    p = sub.add_parser("corpus", help="build a general-text corpus for zero-shot KD (the default ood/general is one)")
+    p.add_argument("--sources", nargs="+", default=list(DEFAULT_CORPUS_SOURCES),
+                   help=f"registered sources ({', '.join(DEFAULT_CORPUS_SOURCES)}) or text files, one document "
+                   "per line (default: all registered)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--min-words", type=int, default=3)
+    p.add_argument("--max-words", type=int, default=80)
+    p.add_argument("--min-sentences", type=int, default=1, help="fail (writing nothing) below this many sentences")
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("general", help="general distillation (TinyBERT stage 1, offline): the base encoder into a "
+                       "small student on general text; use it as a 'checkpoint' student")
+    p.add_argument("--base", default="minilm-l6")
+    p.add_argument("--source", nargs="+", default=["ood/general"], help="general text: corpus folders, text files "
+                   "(default: ood/general)")
+    p.add_argument("--student", help="start from this student folder (default: the base pruned to the shape)")
+    p.add_argument("--out", required=True)
+    for flag, kind, default in (("num-hidden-layers", int, 4), ("hidden-size", int, 256), ("num-attention-heads", int, 4),
+                                ("intermediate-size", int, 1024), ("max-steps", int, 3000), ("batch-size", int, 32),
+                                ("learning-rate", float, 5e-4), ("max-length", int, 64), ("held-out", int, 1000),
+                                ("max-sentences", int, None), ("checkpoint-every", int, 500), ("eval-every", int, 500),
+                                ("seed", int, 0)):
+        p.add_argument(f"--{flag}", type=kind, help=f"default: {default}")
+    p.set_defaults(func=cmd_general)
 
     p = sub.add_parser("label", help="write teacher_logits into a transfer set (resumable)")
     p.add_argument("transfer_set")

@@ -54,3 +54,27 @@ def agreement(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.nda
     if task.is_regression:
         return float(pearsonr(s, t)[0])
     return float((s == t).mean())
+
+
+def label_shares(task: TaskSpec, values: np.ndarray, edges: np.ndarray | None = None) -> list[float]:
+    """The share of each class (or score bin) among predictions or gold labels.
+
+    Args:
+        values: logits ``(n, num_labels)`` (classes by argmax), or labels ``(n,)``; regression: scores ``(n,)``
+            or ``(n, 1)``.
+        edges: regression only: bin edges ``(k + 1,)`` (default: 5 equal-width bins over ``values``' range).
+
+    Returns:
+        ``num_labels`` shares (regression: one per bin), summing to 1 (all zeros when ``n == 0``).
+    """
+    values = np.asarray(values)
+    if task.is_regression:
+        scores = values.reshape(len(values), -1)[:, 0] if values.ndim > 1 else values
+        if edges is None:
+            edges = np.linspace(scores.min(), scores.max(), 6) if len(scores) else np.linspace(0, 1, 6)
+        counts = np.histogram(np.clip(scores, edges[0], edges[-1]), bins=edges)[0]
+    else:
+        labels = values.argmax(1) if values.ndim == 2 else values.astype(int)
+        counts = np.bincount(labels, minlength=task.num_labels)
+    total = counts.sum()
+    return [round(float(c / total), 4) if total else 0.0 for c in counts]

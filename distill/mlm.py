@@ -15,19 +15,20 @@ selected position replaced by ``[MASK]`` (seeded, so the figure is repeatable).
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from datasets import Dataset
+from torch.utils.data import DataLoader
 
 from ..assets import ASSETS, Asset
 from ..errors import DfkdError
-from ..files import atomic_dir
+from .data import Collator, LengthGroupedBatchSampler
 from .label import default_device
+from .trainer import Trainer, TrainingConfig
 
 
 @dataclass
@@ -45,6 +46,7 @@ class MLMConfig:
         held_out: lines kept aside for the top-1/top-5 report (never trained on).
         max_texts: use at most this many lines (after the held-out split).
         train_embeddings: also train the word embeddings, and with them the tied decoder (at ``encoder_lr``).
+        checkpoint_every: steps between resumable checkpoints (0: never).
     """
 
     layers: int | None = 3
@@ -59,6 +61,7 @@ class MLMConfig:
     held_out: int = 1000
     max_texts: int | None = None
     train_embeddings: bool = True
+    checkpoint_every: int = 500
     seed: int = 0
 
 
@@ -215,35 +218,116 @@ def example_fills(out_dir: Path, texts: list[str], n: int = 10, seed: int = 0) -
     return examples
 
 
+class MaskedLMTrainer(Trainer):
+    """Fits a masked LM through the common :class:`~dfkd.distill.trainer.Trainer` loop.
+
+    The loop's checkpoints, resume, progress bar and ``accelerate`` preparation are the distiller's; this class
+    supplies the MLM parts: lines tokenised without labels and masked per batch by
+    ``DataCollatorForLanguageModeling`` (BERT's 15% with 80/10/10; Devlin et al. 2019, section 3.1), the loss
+    (:func:`masked_lm_loss`), two learning rates (head, unfrozen layers) and model selection on held-out
+    masked-token top-1 accuracy (:func:`topk_accuracy`), evaluated at the end of every epoch. The card
+    ``dfkd_mlm.json`` is written into the output folder before it is renamed into place.
+
+    Args:
+        model: a ``BertForMaskedLM`` whose trainable parameters are already chosen (``requires_grad``).
+        config: the MLM settings. ``held_out``: lines never trained on. ``card``: the fields of the card known
+            before training (base, text files, line counts, top-1/top-5 before fitting).
+    """
+
+    def __init__(self, model, tokenizer, config: MLMConfig, out_dir: str | Path, held_out: list[str], card: dict):
+        training = TrainingConfig(batch_size=config.batch_size, epochs=config.epochs, learning_rate=config.head_lr,
+                                  weight_decay=0.01, warmup_ratio=config.warmup_ratio, max_length=config.max_length,
+                                  eval_every=0, checkpoint_every=config.checkpoint_every,
+                                  freeze_word_embeddings=False, seed=config.seed)
+        super().__init__(model, tokenizer, None, training, None, selection="label", out_dir=out_dir,
+                         desc="mlm")
+        self.mlm, self.held_out, self.card = config, held_out, card
+        self.started = time.perf_counter()
+
+    def extra_settings(self) -> dict:
+        return {"mlm": asdict(self.mlm)}
+
+    def param_groups(self) -> list[dict]:
+        model = self.model
+        head = [p for n, p in model.cls.named_parameters() if "decoder.weight" not in n and p.requires_grad]
+        encoder = [p for n, p in model.bert.named_parameters() if p.requires_grad]
+        groups = [{"params": head, "lr": self.mlm.head_lr}]
+        if encoder:
+            groups.append({"params": encoder, "lr": self.mlm.encoder_lr})
+        return groups
+
+    def make_loader(self, train: Dataset):
+        """Padded, unmasked batches: the masks are drawn in :meth:`training_step`, after a resumed run has restored
+        torch's RNG, so an interrupted fit draws the same masks as an uninterrupted one."""
+        from transformers import DataCollatorForLanguageModeling
+
+        cfg = self.config
+        enc = train.map(lambda b: self.tokenizer(b["text"], truncation=True, max_length=cfg.max_length),
+                        batched=True, batch_size=1000, remove_columns=train.column_names, desc="tokenising text")
+        sampler = LengthGroupedBatchSampler([len(x) for x in enc["input_ids"]], cfg.batch_size, True, cfg.seed)
+        self.masker = DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=self.mlm.mlm_probability)
+        self.special_ids = torch.tensor(self.tokenizer.all_special_ids)
+        dl = DataLoader(enc.select_columns(["input_ids", "attention_mask"]), batch_sampler=sampler,
+                        collate_fn=Collator(self.tokenizer))
+        return dl, sampler
+
+    def prepare_val(self, val: list[str]) -> list[str]:
+        return val
+
+    def training_step(self, batch: dict, step: int) -> tuple[float, dict]:
+        ids = batch["input_ids"]
+        special = torch.isin(ids.cpu(), self.special_ids)  # [CLS], [SEP] and padding are never masked
+        masked, labels = self.masker.torch_mask_tokens(ids.cpu().clone(), special_tokens_mask=special)
+        batch = {"input_ids": masked.to(ids.device), "attention_mask": batch["attention_mask"],
+                 "labels": labels.to(ids.device)}
+        loss = masked_lm_loss(self.model, batch)
+        self.optimizer_step(loss)
+        return loss.item(), {}
+
+    def score(self, val: list[str]) -> float:
+        model = self.accelerator.unwrap_model(self.model)
+        top1 = topk_accuracy(model, self.tokenizer, val, self.config.max_length, seed=self.mlm.seed)["top1"]
+        self.model.train()
+        return top1
+
+    def finish_extra(self, final_dir: Path, summary: dict) -> None:
+        from transformers import BertForMaskedLM
+
+        after = topk_accuracy(BertForMaskedLM.from_pretrained(final_dir), self.tokenizer, self.held_out,
+                              self.config.max_length, seed=self.mlm.seed)
+        self.card.update(top1=after["top1"], top5=after["top5"], masked_tokens=after["masked_tokens"],
+                         steps=summary["steps"], best_step=summary["best_step"],
+                         wall_seconds=round(time.perf_counter() - self.started, 1),
+                         examples=example_fills(final_dir, self.held_out[-50:], seed=self.mlm.seed))
+        (final_dir / "dfkd_mlm.json").write_text(json.dumps(self.card, indent=2))
+
+
 def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConfig | None = None) -> dict:
     """Fit BERT's MLM head (and optionally the top encoder layers) on the base encoder; save a masked LM.
+
+    Training runs through :class:`MaskedLMTrainer` (so it resumes after an interruption: re-run the same call).
 
     Args:
         base: ``minilm-l6``, a folder or a hub id (see :func:`dfkd.distill.teacher.resolve_base`).
         text_files: text files, one item per line (asset names allowed).
-        out: output folder, loadable with ``AutoModelForMaskedLM`` and ``pipeline("fill-mask")``.
+        out: output folder, loadable with ``AutoModelForMaskedLM`` and ``pipeline("fill-mask")``; it appears
+            only when training is complete.
 
     Returns:
-        The card (also ``<out>/dfkd_mlm.json``): ``top1``, ``top5`` on held-out lines, settings, wall time,
-        ``examples`` (ten fills).
+        The card (also ``<out>/dfkd_mlm.json``): ``top1``, ``top5`` on held-out lines (of the model kept, the
+        best epoch's), ``top1_before``/``top5_before`` (head at init), settings, wall time, ``examples`` (ten fills).
 
     Raises:
         DfkdError: missing text, ``layers`` outside 1..the base's depth, or more layers to unfreeze than kept.
     """
-    from transformers import (
-        AutoTokenizer,
-        BertForMaskedLM,
-        DataCollatorForLanguageModeling,
-        get_linear_schedule_with_warmup,
-    )
+    from transformers import AutoTokenizer, BertForMaskedLM
 
-    from .teacher import resolve_base
-    from .trainer import adamw
+    from .teacher import _base_package, resolve_base
 
     config = config or MLMConfig()
-    started = time.perf_counter()
     out = Path(out)
-    torch.manual_seed(config.seed)
+    if (out / "dfkd_mlm.json").exists():
+        return json.loads((out / "dfkd_mlm.json").read_text())
     lines = read_lines(text_files)
     held_out, train = split_held_out(lines, config.held_out, config.seed)
     if config.max_texts:
@@ -251,10 +335,9 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
     if not train:
         raise DfkdError(f"only {len(lines)} lines of text; expected more than the {config.held_out} held out")
 
-    from .teacher import _base_package
-
     base_path = resolve_base(base)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
+    torch.manual_seed(config.seed)
     model = BertForMaskedLM.from_pretrained(base_path)
     layers = model.bert.encoder.layer
     if config.layers is not None:
@@ -265,67 +348,19 @@ def train_mlm(base: str, text_files: list[str], out: str | Path, config: MLMConf
     unfreeze = len(layers) if config.unfreeze_layers is None else config.unfreeze_layers
     if not 0 <= unfreeze <= len(layers):
         raise DfkdError(f"unfreeze_layers={unfreeze} but the model has {len(layers)} layers; expected 0..{len(layers)}")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    head = [p for n, p in model.cls.named_parameters() if "decoder.weight" not in n]
-    for p in head:
-        p.requires_grad_(True)
-    encoder = [p for layer in layers[len(layers) - unfreeze:] for p in layer.parameters()]
-    if config.train_embeddings:
-        encoder.append(model.bert.embeddings.word_embeddings.weight)
-    for p in encoder:
-        p.requires_grad_(True)
-    device = default_device()
-    model.to(device)
+    model.requires_grad_(False)
+    for n, p in model.cls.named_parameters():
+        p.requires_grad_("decoder.weight" not in n)  # the decoder is tied to the word embeddings
+    for layer in layers[len(layers) - unfreeze:]:
+        layer.requires_grad_(True)
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(config.train_embeddings)
     before = topk_accuracy(model, tokenizer, held_out, config.max_length, seed=config.seed)
-
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability)
-    encoded = tokenizer(train, truncation=True, max_length=config.max_length)["input_ids"]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    steps = max(1, math.ceil(config.epochs * len(batches)))
-    groups = [{"params": head, "lr": config.head_lr}]
-    if encoder:
-        groups.append({"params": encoder, "lr": config.encoder_lr})
-    optimizer = adamw(groups, weight_decay=0.01)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
-    rng = random.Random(config.seed)
-    model.train()
-    bar = tqdm(total=steps * config.batch_size, desc="mlm head", unit="ex", mininterval=2.0)
-    step, smooth = 0, None
-    while step < steps:
-        rng.shuffle(batches)
-        for idx in batches[: steps - step]:
-            batch = collator([{"input_ids": encoded[i]} for i in idx])
-            loss = masked_lm_loss(model, {k: v.to(device) for k, v in batch.items()})
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(head + encoder, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step += 1
-            value = loss.item()
-            smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
-            bar.update(len(idx))
-            bar.set_postfix(loss=f"{smooth:.3f}", refresh=False)
-    bar.close()
-    after = topk_accuracy(model, tokenizer, held_out, config.max_length, seed=config.seed)
 
     card = {"kind": "mlm", "base": base, "base_package": _base_package(base), "text_files": list(text_files),
             "train_lines": len(train), "held_out_lines": len(held_out), "settings": asdict(config),
-            "top1": after["top1"], "top5": after["top5"], "masked_tokens": after["masked_tokens"],
-            "top1_before": before["top1"], "top5_before": before["top5"],
-            "wall_seconds": round(time.perf_counter() - started, 1)}
-    with atomic_dir(out, ".saving") as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        card["examples"] = example_fills(tmp, held_out[-50:], seed=config.seed)
-        (tmp / "dfkd_mlm.json").write_text(json.dumps(card, indent=2))
-    for ex in card["examples"]:
-        print(f"  {ex['masked']}\n    answer: {ex['answer']!r}  top-5: {ex['predictions']}")
-    print(f"held-out masked-token accuracy: top-1 {after['top1']:.3f}, top-5 {after['top5']:.3f} "
-          f"(head at init: {before['top1']:.3f} / {before['top5']:.3f})")
-    return card
+            "top1_before": before["top1"], "top5_before": before["top5"]}
+    MaskedLMTrainer(model, tokenizer, config, out, held_out, card).fit(Dataset.from_dict({"text": train}), held_out)
+    return json.loads((out / "dfkd_mlm.json").read_text())
 
 
 def build_default_mlm(out: Path) -> None:

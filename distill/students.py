@@ -17,6 +17,7 @@ Spec dicts (``configs/student-*.json``)::
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import torch
 
@@ -110,7 +111,8 @@ def project_teacher_embeddings(teacher, student) -> None:
 @STUDENTS.register("checkpoint")
 def from_checkpoint(teacher, path: str):
     """A saved student (any ``AutoModelForSequenceClassification`` folder), checked against the teacher;
-    ``(model, tokenizer)`` for a student with its own vocabulary (BiLSTM).
+    ``(model, tokenizer)`` for a student with its own vocabulary (BiLSTM). A general-distilled student
+    (``dfkd general``, ``models/student-l4-h256-general``) gets a new classification head sized for the teacher.
 
     Raises:
         DfkdError: missing folder, or a vocabulary / ``num_labels`` that differs from the teacher's.
@@ -120,7 +122,13 @@ def from_checkpoint(teacher, path: str):
     from ..assets import resolve
 
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(resolve(path))
+        folder = Path(resolve(path))
+        if (folder / "dfkd_general.json").is_file():  # a task-agnostic student: its head is fitted to the task
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder, num_labels=teacher.config.num_labels, problem_type=teacher.config.problem_type,
+                ignore_mismatched_sizes=True)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
     except OSError as err:
         raise DfkdError(f"cannot load student checkpoint {path!r}: {str(err).splitlines()[0]}") from None
     if model.config.model_type == "dfkd-bilstm":  # a student with its own word vocabulary

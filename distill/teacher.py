@@ -55,7 +55,7 @@ def _cfg(**kw) -> TrainingConfig:
 #: minutes on 2 CPU cores; the others 8-25 minutes uncontended, see docs/benchmarks.md). Token lengths (MiniLM's WordPiece, pairs joined) at the 99th percentile of train / max:
 #: SST-2 44/66, CoLA 25/47, MRPC 83/103, RTE 197/289, STS-B 75/125, WNLI 89/108.
 TEACHER_RECIPES: dict[str, TeacherRecipe] = {r.task: r for r in (
-    TeacherRecipe("sst2", "glue/SST-2", _cfg(epochs=2.0, learning_rate=6e-5, warmup_ratio=0.06, max_length=66,
+    TeacherRecipe("sst2", "glue/SST-2", _cfg(epochs=1.5, learning_rate=6e-5, warmup_ratio=0.06, max_length=66,
                                              eval_every=700, checkpoint_every=300), val_size=2000),
     TeacherRecipe("cola", "glue/CoLA", _cfg(epochs=5.0, max_length=48)),
     TeacherRecipe("mrpc", "glue/MRPC", _cfg(epochs=5.0, max_length=104)),

@@ -144,9 +144,11 @@ class Trainer:
         model: a ``transformers`` sequence-classification model (or any module returning ``.logits``
             ``(B, num_labels)`` from ``input_ids``/``attention_mask``/``token_type_ids``).
         tokenizer: its tokenizer; saved with the model.
-        task: label space and metrics.
+        task: label space and metrics (``None`` for a model that is not a classifier, e.g. the masked LM of
+            :class:`dfkd.distill.mlm.MaskedLMTrainer`, which overrides the hooks that use it).
         config: optimisation settings.
-        losses: loss recipe; ``teacher_logits`` must be in the data when it needs them.
+        losses: loss recipe; ``teacher_logits`` must be in the data when it needs them (``None``: the subclass's
+            :meth:`training_step` computes its own loss).
         selection: ``"teacher"`` (agreement with ``teacher_logits`` on the validation slice),
             ``"label"`` (the task's main metric against ``label``) or ``"last"`` (keep the final weights, e.g.
             for an intermediate-layer stage whose logits are not trained yet).
@@ -154,7 +156,8 @@ class Trainer:
         callbacks: extra :class:`Callback` objects; a :class:`ProgressBar` is always added.
     """
 
-    def __init__(self, model, tokenizer, task: TaskSpec, config: TrainingConfig, losses: DistillationConfig,
+    def __init__(self, model, tokenizer, task: TaskSpec | None, config: TrainingConfig,
+                 losses: DistillationConfig | None,
                  selection: str, out_dir: str | Path, callbacks: list[Callback] | None = None,
                  desc: str = "training", teacher=None):
         if selection not in ("teacher", "label", "last"):
@@ -166,8 +169,8 @@ class Trainer:
         self.callbacks = [ProgressBar(desc), *(callbacks or [])]
         self.accelerator = Accelerator()
         self.teacher = teacher
-        self.recipe = losses.build(model, teacher)
-        self.internals = self.recipe.needs - {"logits"}
+        self.recipe = losses.build(model, teacher) if losses is not None else None
+        self.internals = self.recipe.needs - {"logits"} if self.recipe is not None else set()
         if self.internals and teacher is None:
             raise DfkdError(f"the loss recipe reads the teacher's {sorted(self.internals)}; expected a teacher model "
                             "to run during training")
@@ -177,19 +180,13 @@ class Trainer:
         for cb in self.callbacks:
             getattr(cb, event)(self, *args)
 
-    def _optimizer(self):
-        if self.config.freeze_word_embeddings:
-            emb = self.model.get_input_embeddings()
-            emb.weight.requires_grad_(False)
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            if not p.requires_grad:
-                continue
-            (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(p)
-        for module in self.recipe.modules():  # learned projections of layer-wise losses
-            decay += [p for p in module.parameters() if p.requires_grad]
-        return adamw([{"params": decay, "weight_decay": self.config.weight_decay},
-                      {"params": no_decay, "weight_decay": 0.0}], lr=self.config.learning_rate)
+    def _recipe_modules(self) -> list[torch.nn.Module]:
+        return self.recipe.modules() if self.recipe is not None else []
+
+    def _settings(self) -> dict:
+        """What a resumed run must share with the interrupted one (also recorded in ``dfkd_training.json``)."""
+        return {"config": asdict(self.config), "losses": asdict(self.losses) if self.losses is not None else None,
+                **self.extra_settings()}
 
     def predict(self, ds: Dataset) -> np.ndarray:
         """Logits ``(n, num_labels)`` for a (possibly encoded) dataset, in the dataset's row order."""
@@ -207,6 +204,36 @@ class Trainer:
         return metrics[self.task.main_metric]
 
     # ------------------------------------------------------------------ extension points
+    def param_groups(self) -> list[dict]:
+        """AdamW parameter groups (``torch.optim`` format; a group without ``lr`` gets ``config.learning_rate``).
+
+        Default: weight decay on weight matrices, none on biases and norms; learned projections of layer-wise
+        losses are trained with the student. ``freeze_word_embeddings`` removes the word embeddings first.
+        """
+        if self.config.freeze_word_embeddings:
+            emb = self.model.get_input_embeddings()
+            emb.weight.requires_grad_(False)
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(p)
+        for module in self._recipe_modules():  # learned projections of layer-wise losses
+            decay += [p for p in module.parameters() if p.requires_grad]
+        return [{"params": decay, "weight_decay": self.config.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0}]
+
+    def make_loader(self, train: Dataset):
+        """Tokenise the training set; return ``(DataLoader, LengthGroupedBatchSampler)`` (shuffled, seeded)."""
+        cfg = self.config
+        train = encode(train, self.tokenizer, cfg.max_length)
+        return loader(train, self.tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                      regression=self.task.is_regression)
+
+    def prepare_val(self, val: Dataset):
+        """The validation slice in the form :meth:`score` takes (default: tokenised)."""
+        return encode(val, self.tokenizer, self.config.max_length, desc="tokenising validation slice")
+
     def training_step(self, batch: dict, step: int) -> tuple[float, dict]:
         """One optimizer step of the model on ``batch`` (``step`` steps done before it).
 
@@ -260,8 +287,9 @@ class Trainer:
     def load_extra(self, checkpoint_dir: Path) -> None:
         """Hook: restore what :meth:`save_extra` wrote."""
 
-    def finish_extra(self, final_dir: Path) -> None:
-        """Hook: write more outputs into the final folder before it is renamed into place."""
+    def finish_extra(self, final_dir: Path, summary: dict) -> None:
+        """Hook: write more outputs into the final folder before it is renamed into place (``summary``: what
+        :meth:`fit` returns)."""
 
     # ------------------------------------------------------------------ main loop
     def fit(self, train: Dataset, val: Dataset) -> dict:
@@ -277,7 +305,7 @@ class Trainer:
         Raises:
             DfkdError: ``out_dir`` or its work folder holds a run with other settings.
         """
-        settings = {"config": asdict(self.config), "losses": asdict(self.losses), **self.extra_settings()}
+        settings = self._settings()
         done = self._finished_run(settings)
         if done is not None:
             return done
@@ -287,8 +315,7 @@ class Trainer:
         self._train_loop(state, val)
         summary = {"steps": state["step"], "train_examples": state["step"] * self.config.batch_size
                    * self.accelerator.num_processes, "best_val": state["best"], "best_step": state["best_step"],
-                   "selection": self.selection, "train_seconds": round(state["train_seconds"], 1),
-                   "config": asdict(self.config), "losses": asdict(self.losses), **self.extra_settings()}
+                   "selection": self.selection, "train_seconds": round(state["train_seconds"], 1), **settings}
         if self.accelerator.is_main_process:
             self._finish(self.work_dir / "best", summary)
         self.accelerator.wait_for_everyone()
@@ -316,20 +343,18 @@ class Trainer:
         Returns the tokenised validation slice."""
         cfg, acc = self.config, self.accelerator
         set_seed(cfg.seed)
-        train = encode(train, self.tokenizer, cfg.max_length)
-        val = encode(val, self.tokenizer, cfg.max_length, desc="tokenising validation slice")
-        dl, self.sampler = loader(train, self.tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                  regression=self.task.is_regression)
+        val = self.prepare_val(val)
+        dl, self.sampler = self.make_loader(train)
         # with N processes each optimizer step takes N batches (one per process): steps count per process, as in
         # HF Trainer; accelerate steps the schedule N times per step, so it is built for N x the steps
         n = acc.num_processes
         self.steps_per_epoch = math.ceil(len(self.sampler) / n)
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
-        optimizer = self._optimizer()
+        optimizer = adamw(self.param_groups(), lr=cfg.learning_rate)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps) * n,
                                                     self.total_steps * n)
         self.model, self.optimizer, self.dl, self.scheduler = acc.prepare(self.model, optimizer, dl, scheduler)
-        for module in self.recipe.modules():
+        for module in self._recipe_modules():
             module.to(acc.device)
             acc.register_for_checkpointing(module)  # learned projections resume with the student
         if self.internals:
@@ -432,7 +457,7 @@ class Trainer:
             model.save_pretrained(final)
             self.tokenizer.save_pretrained(final)
             (final / "dfkd_training.json").write_text(json.dumps(summary, indent=2))
-            self.finish_extra(final)
+            self.finish_extra(final, summary)
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
 

@@ -59,9 +59,9 @@ ARMS.register("original", Arm("original", (("original", {}),),
                               "data-driven KD: the task's train texts, relabelled by the teacher"))
 ARMS.register("augment", Arm("augment", (("augment", {"method": "tinybert"}),),
                              "augmented KD: the train texts plus TinyBERT variants of each, relabelled by the teacher"))
-ARMS.register("ood", Arm("ood", (("ood", {"sources": ["ood/agnews.txt"]}),),
-                         "zero-shot KD: out-of-domain sentences (ood/agnews.txt) labelled by the teacher, no task data"))
-ARMS.register("ood+adversarial", Arm("ood+adversarial", (("ood", {"sources": ["ood/agnews.txt"]}),),
+ARMS.register("ood", Arm("ood", (("ood", {}),),
+                         "zero-shot KD: out-of-domain sentences (ood/general) labelled by the teacher, no task data"))
+ARMS.register("ood+adversarial", Arm("ood+adversarial", (("ood", {}),),
                                      "zero-shot KD: out-of-domain sentences plus MATE-KD-style adversarial rewrites",
                                      strategy="adversarial"))
 
@@ -254,16 +254,19 @@ class CompareRun:
                 setting it does not take; a ``limit`` larger than the train split.
         """
         from ..assets import resolve
-        from ..transfer import check_generator_settings
+        from ..transfer import GENERATORS, check_generator_settings
 
         spec, config = self.spec, self.config
+        reads_train = any(GENERATORS.get(gen).reads_task_data for row in self.rows
+                          for gen, _ in self.generator_settings(row.arm))
         try:
             self.data_dir = resolve(config.data_dir, build=False) if config.data_dir else None
         except DfkdError as err:
             raise DfkdError(f"task {spec.name}: data folder {config.data_dir} not found ({err})") from None
         if self.data_dir is not None:
             folder = Path(self.data_dir)
-            needed = [spec.files[s] for s in ("train", "dev") if s in spec.files]
+            # zero-shot arms read no task data: their task folder needs only dev (for the final score)
+            needed = [spec.files[s] for s in (("train", "dev") if reads_train else ("dev",)) if s in spec.files]
             if not folder.is_dir() or any(not (folder / f).is_file() for f in needed):
                 raise DfkdError(f"task {spec.name}: data folder {config.data_dir} not found or incomplete; expected a "
                                 f"folder with {' and '.join(needed)} (set data_dir, or DFKD_ASSETS for glue/...)")
@@ -372,13 +375,26 @@ class CompareRun:
         description = v.description or (row.arm.description if not overrides else
                                          f"{row.arm.description}; {row.name}: {overrides}")
         return {"description": description, "transfer_set": ts_name, "transfer_rows": len(ds),
-                "per_seed": seeds, "scores": mains,
+                "teacher_label_shares": self.label_shares(ds), "per_seed": seeds, "scores": mains,
                 "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else None,
                 "pct_of_teacher": 100 * statistics.fmean(mains) / self.t_main if self.t_main else None,
                 "agreement": statistics.fmean(s["agreement"] for s in seeds),
                 "params": first["params"], "size_mb": size_on_disk_mb(row_dir / "seed-0" / "student"),
                 "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
                 "stages_s": stages}
+
+    def label_shares(self, ds) -> dict:
+        """Classes (score bins for regression) as the teacher predicts them on a transfer set, next to dev's
+        gold labels and the teacher's dev predictions: ``{"transfer_set", "dev_teacher", "dev_gold"}`` (shares
+        in label order, or per bin of 5 equal-width bins of dev's gold score range)."""
+        from ..metrics import label_shares
+
+        spec = self.spec
+        gold = np.asarray(self.dev["label"], dtype=float if spec.is_regression else int)
+        edges = np.linspace(gold.min(), gold.max(), 6) if spec.is_regression else None
+        return {"transfer_set": label_shares(spec, np.asarray(ds["teacher_logits"]), edges),
+                "dev_teacher": label_shares(spec, self.t_logits, edges), "dev_gold": label_shares(spec, gold, edges),
+                "bins": edges.round(3).tolist() if edges is not None else list(spec.label_names)}
 
     def _student_eval(self, s_dir: Path, seed: int) -> dict:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -726,7 +742,18 @@ def format_compare_table(results: dict) -> str:
             f(a["pct_of_teacher"]), f"{a['agreement']:.4f}",
             f(a["params"] / 1e6, ".2f"), f(a["latency_ms_b1"]), f(a["latency_ms_b32"]), str(a["transfer_rows"]),
             f(st.get("generate_s")), f(st.get("label_s")), f(st.get("distill_s")), f(st.get("eval_s"))]) + " |")
+    shares = {name: a["teacher_label_shares"] for name, a in results["arms"].items() if a.get("teacher_label_shares")}
+    if shares:
+        first = next(iter(shares.values()))
+        bins = ", ".join(map(str, first["bins"]))
+        lines += ["", f"Teacher's predicted classes, % of rows ({bins}): dev gold "
+                  f"{_pcts(first['dev_gold'])}; teacher on dev {_pcts(first['dev_teacher'])}; on each transfer set: "
+                  + "; ".join(f"{name} {_pcts(v['transfer_set'])}" for name, v in shares.items()) + "."]
     return "\n".join(lines)
+
+
+def _pcts(shares: list[float]) -> str:
+    return "/".join(f"{100 * x:.1f}" for x in shares)
 
 
 def plot_compare(results: dict, path: Path) -> None:

@@ -116,6 +116,25 @@ def test_distill_killed_and_resumed(tmp_path, sst2, tiny_teacher_dir):
     assert diff <= 1e-6, f"weights differ by {diff}"
 
 
+def test_mlm_killed_and_resumed(tmp_path, tiny_base_dir):
+    """The masked LM trains through the common Trainer: an interrupted fit resumes to the same weights and card."""
+    from safetensors.torch import load_file
+
+    rng = random.Random(0)
+    words = ["film", "movie", "plot", "story", "good", "bad", "very", "was", "the", "a"]
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(3, 12))) for _ in range(1200)))
+    ref, resumed = _crash_then_resume(
+        lambda out: ["mlm", "--base", str(tiny_base_dir), "--text", str(text), "--layers", "1", "--epochs", "8",
+                     "--batch-size", "16", "--checkpoint-every", "20", "--out", str(out)], tmp_path, seed=5)
+    a, b = (json.loads((p / "dfkd_mlm.json").read_text()) for p in (ref, resumed))
+    assert b["steps"] == a["steps"] == 8 * 13 and b["best_step"] == a["best_step"]  # 200 lines after 1000 held out
+    assert (b["top1"], b["top5"]) == (a["top1"], a["top5"]) and b["examples"] == a["examples"]
+    wa, wb = load_file(ref / "model.safetensors"), load_file(resumed / "model.safetensors")
+    diff = max((wa[k] - wb[k]).abs().max().item() for k in wa)
+    assert diff <= 1e-6, f"weights differ by {diff}"
+
+
 def test_compare_killed_and_resumed(tmp_path, sst2, tiny_teacher_dir):
     def args(out):
         preset = tmp_path / f"{out.name}.json"

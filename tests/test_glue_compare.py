@@ -7,6 +7,7 @@ import json
 import random
 import statistics
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,6 +104,26 @@ def test_two_task_preset_writes_per_task_outputs_and_a_summary(tmp_path, two_tas
         teacher_scores.append(100 * teacher)
         cell = f"{100 * arm['mean']:.1f} ± {100 * arm['std']:.1f} ({arm['pct_of_teacher']:.1f}%)"
         assert cell in result["table"]
+        # the teacher's classes (score bins) on the transfer set, next to dev's, counted here independently
+        from dfkd.tasks import get_task, load_task
+        from dfkd.transfer import load_transfer_set
+
+        ts, _ = load_transfer_set(out / task / "original" / "transfer_set")
+        logits, dev = np.asarray(ts["teacher_logits"]), load_task(task, "dev", two_tasks.tasks[task]["data_dir"])
+        shares = own["arms"]["original"]["teacher_label_shares"]
+        if task == "rte":
+            assert shares["bins"] == list(get_task("rte").label_names)
+            assert shares["transfer_set"] == pytest.approx([np.mean(logits.argmax(1) == c) for c in (0, 1)], abs=1e-4)
+            assert shares["dev_gold"] == pytest.approx([np.mean(np.asarray(dev["label"]) == c) for c in (0, 1)],
+                                                       abs=1e-4)
+        else:
+            gold = np.asarray(dev["label"], dtype=float)
+            lo, hi = gold.min(), gold.max()
+            assert shares["bins"] == pytest.approx(np.linspace(lo, hi, 6), abs=1e-3)
+            first_bin = np.mean(np.clip(logits[:, 0], lo, hi) < lo + (hi - lo) / 5)
+            assert shares["transfer_set"][0] == pytest.approx(first_bin, abs=1e-4)
+            assert sum(shares["dev_gold"]) == pytest.approx(1.0, abs=1e-3)
+        assert "Teacher's predicted classes" in (out / task / "results.md").read_text()
     # the stsb override of max_steps applied to that task only
     assert json.loads((out / "stsb" / "results.json").read_text())["arms"]["original"]["per_seed"][0]["steps"] == 3
     assert json.loads((out / "rte" / "results.json").read_text())["arms"]["original"]["per_seed"][0]["steps"] == 4
@@ -188,3 +209,40 @@ def test_limits_sweep_draws_the_data_efficiency_curve(tmp_path, tiny_teacher_dir
     with pytest.raises(DfkdError, match="limit 49 is larger than the train split \\(48 rows\\)"):
         run_compare(config.replace(limits=[0, 49], out=str(tmp_path / "bad")))
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_zero_shot_arms_run_without_the_train_file(tmp_path, tiny_teacher_dir, tiny_rewriter_dir, monkeypatch):
+    """The guard of issue 17: the ood arms (plain and adversarial) build, label, prune a student from the
+    teacher with out-of-domain text, distil and score with no train file in the task folder; only dev is read,
+    for the final score."""
+    import dfkd.eval.compare as compare
+    import dfkd.tasks as tasks
+
+    from conftest import toy_rows, write_sst2
+
+    data = write_sst2(tmp_path / "SST-2", 20, 30)
+    (data / "train.tsv").unlink()
+    news = tmp_path / "news.txt"
+    rng = random.Random(0)
+    news.write_text("\n".join(f"{t}. {rng.choice(FILLER)} the {rng.choice(GOOD + BAD)} story again."
+                              for t, _ in toy_rows(80, 5)) + "\n")
+    splits = []
+    real_load = tasks.load_task
+    for module in (tasks, compare):  # every read of a split goes through one of these names
+        monkeypatch.setattr(module, "load_task", lambda task, split, *a, **k: splits.append(split) or
+                            real_load(task, split, *a, **k))
+    config = CompareConfig(
+        task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir), arms=["ood", "ood+adversarial"],
+        arm_settings={"ood": {"sources": [str(news)], "size": 40, "min_words": 3},
+                      "ood+adversarial": {"sources": [str(news)], "size": 40, "min_words": 3}},
+        student={"type": "teacher_pruned", "num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 1,
+                 "intermediate_size": 32},
+        strategies={"adversarial": {"rewriter": str(tiny_rewriter_dir), "student_steps": 2, "rewriter_steps": 1,
+                                    "adversarial_rows": 4}},
+        seeds=1, training=TRAINING, val_size=8, latency=False, out=str(tmp_path / "run"))
+    result = run_compare(config)
+    assert set(splits) == {"dev"}
+    for arm in ("ood", "ood+adversarial"):
+        a = result["arms"][arm]
+        assert a["transfer_rows"] == 40 and a["per_seed"][0]["steps"] == 4 and 0 <= a["mean"] <= 1

@@ -93,6 +93,16 @@ def test_select_by_teacher_is_class_balanced_and_prefers_uncertain_rows():
     assert select_by_teacher(skew, 3).tolist() == [0, 1, 2]
 
 
+def test_select_by_teacher_follows_class_shares():
+    # predicted class 0: rows 0-2 (entropy order 1 > 2 > 0); class 1: rows 3-7 (entropy order 4 > 5 > 6 > 3 > 7)
+    logits = np.array([[2, 0], [0.5, 0], [1, 0], [0, 3], [0, 0.2], [0, 1], [0, 2], [0, 4]], np.float32)
+    assert select_by_teacher(logits, 5, (0.2, 0.8)).tolist() == [1, 3, 4, 5, 6]  # quotas 1 and 4
+    assert select_by_teacher(logits, 5, (0.6, 0.4)).tolist() == [0, 1, 2, 4, 5]  # quotas 3 and 2
+    assert select_by_teacher(logits, 5, (3, 2)).tolist() == [0, 1, 2, 4, 5]  # shares are normalised
+    with pytest.raises(DfkdError, match=r"class shares \[0\.5, 0\.3, 0\.2\]: expected 2 positive numbers"):
+        select_by_teacher(logits, 5, (0.5, 0.3, 0.2))
+
+
 def test_generator_reads_no_task_data(news_file, monkeypatch):
     import dfkd.tasks as tasks
 

@@ -6,13 +6,25 @@ The ``ood`` generator is registered in :data:`dfkd.transfer.GENERATORS`; ``dfkd 
 
 from __future__ import annotations
 
+import numpy as np
 from datasets import Dataset
 
 from ..errors import DfkdError
 from ..tasks import TaskSpec, get_task
 from ..transfer import register_generator
-from . import adversarial  # noqa: F401  (registers the training strategy "adversarial")
-from .ood import GLUE_TRAIN_SIZES, PAIR_MIX, TYPICAL_WORDS, candidate_documents, ood_rows, select_by_teacher
+from . import (
+    adversarial,  # noqa: F401  (registers the training strategy "adversarial")
+    corpus,  # noqa: F401  (registers the asset ood/general)
+)
+from .ood import (
+    GLUE_TRAIN_SIZES,
+    PAIR_MIX,
+    PUBLISHED_LABEL_SHARES,
+    TYPICAL_WORDS,
+    candidate_documents,
+    ood_rows,
+    select_by_teacher,
+)
 
 __all__ = ["ood_generator"]
 
@@ -20,7 +32,7 @@ __all__ = ["ood_generator"]
 @register_generator("ood", "ood", reads_task_data=False,
                     description="zero-shot KD: out-of-domain text shaped like the task's inputs")
 def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: str = "train",
-                  limit: int | None = None, work_dir=None, sources: tuple[str, ...] | list[str] = ("ood/agnews.txt",), size: int | None = None,
+                  limit: int | None = None, work_dir=None, sources: tuple[str, ...] | list[str] = ("ood/general",), size: int | None = None,
                   multiple: float = 2.0, min_words: int | None = None, max_words: int | None = None,
                   pair_mix: dict[str, float] | None = None, teacher: str | None = None,
                   pool_factor: float = 3.0) -> tuple[Dataset, dict]:
@@ -30,12 +42,14 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
         data_dir / split / work_dir: the common generator call; ignored (no task data is read, and the job is
             fast).
         limit: the rows wanted when ``size`` is not given (the common call's row count).
-        sources: text files, folders or ``hub:<dataset>[/<config>]``.
+        sources: corpus folders (:mod:`dfkd.zeroshot.corpus`; default ``ood/general``, built on first use),
+            text files, folders of ``*.txt`` or ``hub:<dataset>[/<config>]``.
         size: rows wanted; default ``multiple`` x the task's published train size.
         min_words / max_words: length range; default the task's typical range (:data:`TYPICAL_WORDS`).
         pair_mix: pair tasks: proportions of ``adjacent``, ``random``, ``perturbed`` pairs.
-        teacher: if given, keep ``size`` of ``pool_factor * size`` candidates, class-balanced by the teacher's
-            prediction, most uncertain first (:func:`select_by_teacher`).
+        teacher: if given, keep ``size`` of ``pool_factor * size`` candidates so that the teacher's predicted
+            classes come in the task's published class shares (:data:`PUBLISHED_LABEL_SHARES`; equal shares for
+            other tasks; score bins evenly for regression), most uncertain first (:func:`select_by_teacher`).
 
     Returns:
         The rows and ``{"ood": {...}}`` for the card (length range, target and actual rows, selection).
@@ -66,8 +80,16 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
 
         model, tokenizer = load_teacher(teacher, spec.num_labels)
         logits = predict_logits(model, tokenizer, ds, progress="teacher-guided selection")
-        ds = ds.select(select_by_teacher(logits, size))
+        shares = PUBLISHED_LABEL_SHARES.get(spec.name) if not spec.is_regression else None
+        keep = select_by_teacher(logits, size, shares)
+        ds = ds.select(keep)
+        predicted = np.bincount(logits[keep].argmax(1), minlength=spec.num_labels) / max(len(keep), 1)
         info["selection"] = {"teacher": teacher, "pool_rows": pool,
-                             "rule": "class-balanced by teacher argmax, highest entropy first"}
+                             "rule": ("10 equal-width score bins, evenly" if spec.is_regression else
+                                      "teacher argmax in the task's published class shares, highest entropy first"),
+                             "target_shares": list(shares) if shares else None,
+                             "teacher_shares_pool": None if spec.is_regression else
+                             (np.bincount(logits.argmax(1), minlength=spec.num_labels) / len(logits)).round(4).tolist(),
+                             "teacher_shares_kept": None if spec.is_regression else predicted.round(4).tolist()}
     info["rows"] = len(ds)
     return ds, {"ood": info}

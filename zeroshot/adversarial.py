@@ -268,7 +268,7 @@ class AdversarialTrainer(Trainer):
                 self.kept.append({"text": first, "text_pair": second, "teacher_logits": lg})
         self.kept = self.kept[-self.adv.keep_texts:]
 
-    def finish_extra(self, final_dir: Path) -> None:
+    def finish_extra(self, final_dir: Path, summary: dict) -> None:
         from datasets import Dataset
 
         from ..transfer import save_transfer_set

@@ -20,8 +20,9 @@ WikiText-103 sentences, 2-4x the task's train size. Here:
    teacher's positive classes (entailment, equivalent, high similarity) appear at all; random pairs give
    the negative ones.
 6. **Teacher-guided selection** (optional, ``teacher=...``): a pool of ``pool_factor`` x size candidates
-   is labelled; per class predicted by the teacher, the ``size / num_labels`` rows with the highest
-   predictive entropy are kept (classes short of candidates are filled from the rest, highest entropy
+   is labelled; per class predicted by the teacher, its published share of ``size`` (the task's train label
+   distribution as published, :data:`PUBLISHED_LABEL_SHARES`; equal shares when unknown) is kept, highest
+   predictive entropy first (classes short of candidates are filled from the rest, highest entropy
    first). Regression teachers: rows are kept by spread over 10 equal-width score bins.
 
 Nothing here reads the task's training texts.
@@ -48,6 +49,15 @@ GLUE_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "s
 TYPICAL_WORDS = {"cola": (3, 20), "sst2": (3, 40), "mrpc": (10, 35), "qqp": (4, 30), "stsb": (4, 30),
                  "mnli": (4, 40), "qnli": (4, 45), "rte": (5, 50), "wnli": (5, 30)}
 
+#: Published class shares of each task's train split, in label-index order (GLUE's label counts as published
+#: with the datasets: SST-2 37,569 / 67,349 positive; CoLA 6,023 / 8,551 acceptable; MRPC 2,474 / 3,668
+#: equivalent; RTE 1,249 / 2,490 entailment; WNLI 323 / 635 entailment; QQP 36.9% duplicate; MNLI and QNLI
+#: balanced). Teacher-guided selection covers the teacher's predicted classes in these shares; no task file
+#: is read.
+PUBLISHED_LABEL_SHARES = {"sst2": (0.442, 0.558), "cola": (0.296, 0.704), "mrpc": (0.326, 0.674),
+                          "rte": (0.502, 0.498), "wnli": (0.491, 0.509), "qqp": (0.631, 0.369),
+                          "mnli": (1 / 3, 1 / 3, 1 / 3), "qnli": (0.5, 0.5)}
+
 PAIR_MIX = {"adjacent": 0.4, "random": 0.3, "perturbed": 0.3}
 
 _MARKUP = re.compile(r"<[^>]+>|https?://|www\.|\S+@\S+\.\w+|^\s*=+.*=+\s*$|\{\{|\}\}|\[\[|\]\]|&[a-z]+;")
@@ -70,7 +80,7 @@ def read_texts(sources: Iterable[str]) -> Iterator[list[str]]:
             name, _, cfg = src[4:].partition("/")
             yield [t for t in load_dataset(name, cfg or None, split="train")["text"] if t.strip()]
             continue
-        path = Path(resolve(src, build=False))
+        path = Path(resolve(src))
         if path.is_dir():
             files = sorted(path.rglob("*.txt"))
             if not files:
@@ -106,6 +116,36 @@ def _key(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
+CORPUS_CARD = "dfkd_corpus.json"
+
+
+def source_documents(sources: Iterable[str]) -> Iterator[list[str]]:
+    """Per document, its sentences in reading order (not yet cleaned).
+
+    A corpus folder (``ood/general``, :mod:`dfkd.zeroshot.corpus`) is already split into sentences and grouped
+    by document; any other source goes through :func:`read_texts`, and each of its lines is a short document
+    split with Punkt.
+    """
+    from ..assets import resolve
+
+    for src in sources:
+        path = None if src.startswith("hub:") else Path(resolve(src))
+        if path is not None and (path / CORPUS_CARD).is_file():
+            from datasets import load_from_disk
+
+            ds = load_from_disk(str(path / "data"))
+            texts, docs = ds["text"], ds["doc"]
+            start = 0
+            for i in range(1, len(texts) + 1):
+                if i == len(texts) or docs[i] != docs[start]:
+                    yield texts[start:i]
+                    start = i
+            continue
+        for lines in read_texts([src]):
+            for line in lines:  # a line of a news file is its own short document
+                yield split_sentences(line)
+
+
 def candidate_documents(sources: Iterable[str], min_words: int, max_words: int) -> list[list[str]]:
     """Per document, its clean sentences in reading order, deduplicated across all documents.
 
@@ -114,16 +154,15 @@ def candidate_documents(sources: Iterable[str], min_words: int, max_words: int) 
     """
     seen: set[str] = set()
     docs = []
-    for lines in read_texts(sources):
-        for line in lines:  # a line of a news file is its own short document
-            kept = []
-            for s in split_sentences(line):
-                c = clean_sentence(s, min_words, max_words)
-                if c is not None and (k := _key(c)) not in seen:
-                    seen.add(k)
-                    kept.append(c)
-            if kept:
-                docs.append(kept)
+    for sentences in source_documents(sources):
+        kept = []
+        for s in sentences:
+            c = clean_sentence(s, min_words, max_words)
+            if c is not None and (k := _key(c)) not in seen:
+                seen.add(k)
+                kept.append(c)
+        if kept:
+            docs.append(kept)
     return docs
 
 
@@ -161,16 +200,22 @@ def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: rand
     return rows
 
 
-def select_by_teacher(logits: np.ndarray, size: int) -> np.ndarray:
-    """Row indices: class-balanced by the teacher's argmax, highest predictive entropy first.
+def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] | None = None) -> np.ndarray:
+    """Row indices covering the teacher's predicted classes in given shares, highest predictive entropy first.
 
     Args:
-        logits: ``(n, num_labels)`` teacher logits (``num_labels == 1``: regression scores, balanced over 10
+        logits: ``(n, num_labels)`` teacher logits (``num_labels == 1``: regression scores, spread evenly over 10
             equal-width bins of the score, then kept in pool order).
         size: rows to keep (at most ``n``).
+        shares: ``(num_labels,)`` target share of each predicted class (e.g. :data:`PUBLISHED_LABEL_SHARES`;
+            normalised); ``None``: equal shares. A class short of candidates is filled from the other rows,
+            highest entropy first.
 
     Returns:
         ``(min(size, n),)`` int64 indices in increasing order.
+
+    Raises:
+        DfkdError: ``shares`` of the wrong length or not positive.
     """
     n = len(logits)
     size = min(size, n)
@@ -178,15 +223,24 @@ def select_by_teacher(logits: np.ndarray, size: int) -> np.ndarray:
         score = logits[:, 0]
         bins = np.digitize(score, np.linspace(score.min(), score.max(), 11)[1:-1])
         priority = np.zeros(n)
+        groups, weights = np.unique(bins), None
     else:
         z = logits - logits.max(1, keepdims=True)
         p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
         priority = -(p * np.log(np.clip(p, 1e-12, None))).sum(1)
         bins = logits.argmax(1)
-    classes = np.unique(bins)
-    quota = size // len(classes)
+        groups = np.arange(logits.shape[1])
+        if shares is not None:
+            weights = np.asarray(shares, dtype=float)
+            if weights.shape != (logits.shape[1],) or (weights <= 0).any():
+                raise DfkdError(f"class shares {list(shares)}: expected {logits.shape[1]} positive numbers, one per "
+                                "label")
+        else:
+            weights = None
+    weights = np.full(len(groups), 1.0) if weights is None else weights
+    quotas = np.floor(size * weights / weights.sum()).astype(int)
     chosen: list[int] = []
-    for c in classes:
+    for c, quota in zip(groups, quotas):
         members = np.flatnonzero(bins == c)
         chosen += members[np.argsort(-priority[members], kind="stable")][:quota].tolist()
     if len(chosen) < size:
