@@ -322,8 +322,13 @@ class CompareRun:
             return self.built[key]
         arm_dir = self.out / arm.name
         ts_dir = arm_dir / "transfer_set"
+        recipe = json.loads(key)  # the settings as JSON gives them back (tuples become lists)
         if (ts_dir / "dfkd_card.json").is_file():
             ds, card = load_transfer_set(ts_dir)
+            if card.get("generator_settings") != recipe:
+                raise DfkdError(f"{ts_dir} holds a transfer set built with other generator settings "
+                                f"({card.get('generator_settings')}); expected {recipe} to resume, or a new output "
+                                "folder")
             self.built[key] = (arm.name, ds, dict(card.get("stages_s", {})))
             return self.built[key]
         stages: dict[str, float] = {}
@@ -336,7 +341,8 @@ class CompareRun:
         ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
         ds = _timed(stages, "label_s", label_dataset, ds, self.teacher, self.tokenizer, arm_dir / "labelling",
                     max_length=self.training.max_length)
-        card = {"arm": arm.name, "generators": cards, "teacher": self.config.teacher, "task": self.spec.name,
+        card = {"arm": arm.name, "generators": cards, "generator_settings": recipe, "teacher": self.config.teacher,
+                "task": self.spec.name,
                 "num_labels": self.spec.num_labels, "seed": 0, "stages_s": dict(stages)}
         save_transfer_set(ds, ts_dir, card)
         for tmp in (arm_dir / "labelling", *arm_dir.glob("generating-*")):

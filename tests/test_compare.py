@@ -37,6 +37,10 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     # resuming a finished run recomputes nothing and gives the same scores
     again = run_compare(config)
     assert again["arms"]["original"]["scores"] == arm["scores"]
+    # other generator settings into the same folder: refused, not a stale transfer set reused
+    with pytest.raises(DfkdError, match=r"holds a transfer set built with other generator settings .*"
+                                        r"expected \[\['original', \{'limit': 40\}\]\] to resume"):
+        run_compare(config.replace(arm_settings={"original": {"limit": 40}}))
 
 
 @pytest.mark.slow
