@@ -370,4 +370,4 @@ def build_default_mlm(out: Path) -> None:
 
 ASSETS.register("models/mlm-minilm-l6", Asset(
     "models/mlm-minilm-l6", "masked LM with the teacher's vocabulary: MiniLM-L6's bottom 3 layers + a fitted BERT MLM head",
-    build_default_mlm, "the default masked LM is not shipped; fitting it takes about 42 minutes on 2 CPU cores"))
+    build_default_mlm, "the default masked LM is not shipped; fitting it takes about 30 minutes on 2 CPU cores"))
