@@ -228,7 +228,7 @@ class Trainer:
         cfg = self.config
         train = encode(train, self.tokenizer, cfg.max_length)
         return loader(train, self.tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                      regression=self.task.is_regression)
+                      regression=self.task is not None and self.task.is_regression)
 
     def prepare_val(self, val: Dataset):
         """The validation slice in the form :meth:`score` takes (default: tokenised)."""

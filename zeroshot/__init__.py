@@ -6,10 +6,10 @@ The ``ood`` generator is registered in :data:`dfkd.transfer.GENERATORS`; ``dfkd 
 
 from __future__ import annotations
 
-import numpy as np
 from datasets import Dataset
 
 from ..errors import DfkdError
+from ..metrics import label_shares
 from ..tasks import TaskSpec, get_task
 from ..transfer import register_generator
 from . import (
@@ -83,13 +83,11 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
         shares = PUBLISHED_LABEL_SHARES.get(spec.name) if not spec.is_regression else None
         keep = select_by_teacher(logits, size, shares)
         ds = ds.select(keep)
-        predicted = np.bincount(logits[keep].argmax(1), minlength=spec.num_labels) / max(len(keep), 1)
         info["selection"] = {"teacher": teacher, "pool_rows": pool,
                              "rule": ("10 equal-width score bins, evenly" if spec.is_regression else
                                       "teacher argmax in the task's published class shares, highest entropy first"),
                              "target_shares": list(shares) if shares else None,
-                             "teacher_shares_pool": None if spec.is_regression else
-                             (np.bincount(logits.argmax(1), minlength=spec.num_labels) / len(logits)).round(4).tolist(),
-                             "teacher_shares_kept": None if spec.is_regression else predicted.round(4).tolist()}
+                             "teacher_shares_pool": None if spec.is_regression else label_shares(spec, logits),
+                             "teacher_shares_kept": None if spec.is_regression else label_shares(spec, logits[keep])}
     info["rows"] = len(ds)
     return ds, {"ood": info}

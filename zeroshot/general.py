@@ -89,13 +89,6 @@ class GeneralTrainer(Trainer):
         if "held_out_before" not in self.card:
             self.card["held_out_before"] = self.held_out_losses(self.val)
 
-    def make_loader(self, train):
-        from ..distill.data import encode
-
-        cfg = self.config
-        return loader(encode(train, self.tokenizer, cfg.max_length), self.tokenizer, cfg.batch_size, shuffle=True,
-                      seed=cfg.seed)
-
     @torch.no_grad()
     def held_out_losses(self, val) -> dict[str, float]:
         """Mean of each loss term and of the weighted total over the held-out sentences."""
