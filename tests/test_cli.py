@@ -157,6 +157,32 @@ def test_cli_pipeline_label_distill_eval_compare_assets(tmp_path, sst2, tiny_tea
     assert "models/teacher-minilm-l6-rte" in listing and "missing (dfkd assets build)" in listing
 
 
+
+def _asset_names(value) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*map(_asset_names, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(_asset_names, value)) if value else set()
+    return {value} if isinstance(value, str) and value.startswith(("models/", "ood/", "glue/")) else set()
+
+
+def test_dfkd_assets_in_a_fresh_process_lists_every_asset_the_presets_name(tmp_path):
+    """`dfkd assets build` runs in its own process: every asset a preset names must be registered there, not only
+    after some other module happened to be imported (models/student-l4-h256-general was missing once)."""
+    import os
+    import subprocess
+    import sys
+
+    wanted = set().union(*(_asset_names(read_json(p, expect=(dict, list))) for p in CONFIGS.glob("*.json")))
+    assert "models/student-l4-h256-general" in wanted
+    wanted |= {"ood/general", "models/mlm-minilm-l6"}  # the generators' defaults, named by no preset
+    env = dict(os.environ, DFKD_HOME=str(tmp_path / "home"), DFKD_ASSETS=str(tmp_path / "assets"))
+    out = subprocess.run([sys.executable, "-c", "from dfkd.cli import main; raise SystemExit(main(['assets']))"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    listed = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+    assert wanted <= listed, sorted(wanted - listed)
+
 def _presets():
     return sorted(p for p in CONFIGS.glob("*.json"))
 

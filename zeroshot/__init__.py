@@ -15,6 +15,7 @@ from ..transfer import register_generator
 from . import (
     adversarial,  # noqa: F401  (registers the training strategy "adversarial")
     corpus,  # noqa: F401  (registers the asset ood/general)
+    general,  # noqa: F401  (registers the asset models/student-l4-h256-general)
 )
 from .ood import (
     GLUE_TRAIN_SIZES,
