@@ -21,7 +21,8 @@ def _task_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("task")
     g.add_argument("--task", required=True, help="GLUE task (cola sst2 mrpc qqp stsb mnli qnli rte wnli) or a name "
                    "for your own task given with --train-file/--dev-file")
-    g.add_argument("--data-dir", help="local GLUE task folder or asset name (e.g. glue/SST-2); default: the hub")
+    g.add_argument("--data-dir", help="local GLUE task folder or asset name (e.g. glue/SST-2); "
+                   "default: glue/<TASK> when it is on disk, else the hub")
     g.add_argument("--train-file", help="custom task: CSV/TSV/JSONL with the training rows")
     g.add_argument("--dev-file", help="custom task: CSV/TSV/JSONL with the dev rows")
     g.add_argument("--text-column", default="text", help="custom task: text column (default: text)")
@@ -33,8 +34,9 @@ def _task_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _task(args):
-    """(TaskSpec, data_dir) from the task flags."""
-    from .assets import resolve
+    """(TaskSpec, data_dir) from the task flags; a GLUE task without ``--data-dir`` reads the local asset
+    ``glue/<TASK>`` when it is on disk (shared assets or the cache), else the hub."""
+    from .assets import locate, resolve
     from .tasks import custom_task, get_task
 
     files = {k: v for k, v in (("train", args.train_file), ("dev", args.dev_file)) if v}
@@ -43,7 +45,10 @@ def _task(args):
                            args.label_names.split(",") if args.label_names else None, args.regression)
         return spec, None
     spec = get_task(args.task)
-    return spec, (resolve(args.data_dir, build=False) if args.data_dir else None)
+    if args.data_dir:
+        return spec, resolve(args.data_dir, build=False)
+    local = locate(f"glue/{spec.glue_dir}") if spec.glue_dir else None
+    return spec, (local if local is not None and local.is_dir() else None)
 
 
 def _output_flags(p: argparse.ArgumentParser) -> None:

@@ -325,9 +325,12 @@ class CompareRun:
         recipe = json.loads(key)  # the settings as JSON gives them back (tuples become lists)
         if (ts_dir / "dfkd_card.json").is_file():
             ds, card = load_transfer_set(ts_dir)
-            if card.get("generator_settings") != recipe:
+            if "generator_settings" not in card:
+                raise DfkdError(f"{ts_dir} holds a transfer set from a dfkd that did not record its generator "
+                                f"settings; expected one built with {recipe}: remove it or use a new output folder")
+            if card["generator_settings"] != recipe:
                 raise DfkdError(f"{ts_dir} holds a transfer set built with other generator settings "
-                                f"({card.get('generator_settings')}); expected {recipe} to resume, or a new output "
+                                f"({card['generator_settings']}); expected {recipe} to resume, or a new output "
                                 "folder")
             self.built[key] = (arm.name, ds, dict(card.get("stages_s", {})))
             return self.built[key]

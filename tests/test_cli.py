@@ -251,3 +251,19 @@ def test_committed_records_hold_no_machine_paths():
     files += [root / "README.md", *CONFIGS.glob("*.json")]
     found = [f"{p.relative_to(root)}: {m.group(0)}" for p in files for m in [pattern.search(p.read_text())] if m]
     assert found == []
+
+
+def test_a_glue_task_without_data_dir_reads_the_local_asset_and_falls_back_to_the_hub(tmp_path, monkeypatch):
+    """`dfkd teacher --task sst2` offline used to go to the hub although glue/SST-2 was on disk."""
+    import argparse
+
+    from dfkd.cli import _task
+
+    args = argparse.Namespace(task="sst2", data_dir=None, train_file=None, dev_file=None)
+    monkeypatch.setenv("DFKD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DFKD_ASSETS", str(tmp_path / "assets"))
+    assert _task(args)[1] is None  # nothing on disk: the hub (nyu-mll/glue)
+    folder = write_sst2(tmp_path / "assets" / "glue" / "SST-2")
+    spec, data_dir = _task(args)
+    assert spec.name == "sst2" and data_dir == folder
+    assert _task(argparse.Namespace(task="cola", data_dir=None, train_file=None, dev_file=None))[1] is None

@@ -41,6 +41,14 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     with pytest.raises(DfkdError, match=r"holds a transfer set built with other generator settings .*"
                                         r"expected \[\['original', \{'limit': 40\}\]\] to resume"):
         run_compare(config.replace(arm_settings={"original": {"limit": 40}}))
+    # a transfer set from a dfkd that did not record its settings: refused with its own reason
+    card_path = tmp_path / "run" / "original" / "transfer_set" / "dfkd_card.json"
+    card = json.loads(card_path.read_text())
+    del card["generator_settings"]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(DfkdError, match=r"did not record its generator settings; expected one built with "
+                                        r"\[\['original', \{\}\]\]: remove it or use a new output folder"):
+        run_compare(config)
 
 
 @pytest.mark.slow
