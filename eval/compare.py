@@ -784,6 +784,8 @@ def plot_compare(results: dict, path: Path) -> None:
     ax.axhline(t, ls="--", color="#c44e52", label=f"teacher {t:.3f}")
     low = min([*means, t]) - 0.1
     ax.set_ylim(max(0.0, low), min(1.0, max([*means, t]) + 0.08))
+    if any(len(n) > 14 for n in names):  # long variant names would overlap their neighbours
+        plt.setp(ax.get_xticklabels(), rotation=20, ha="right", rotation_mode="anchor")
     ax.set_ylabel(f"dev {results['main_metric']}")
     ax.set_title(f"{results['task']}: student score by transfer set ({len(results['arms'][names[0]]['scores'])} seeds)"
                  if names else results["task"], fontsize=9)
