@@ -1,9 +1,9 @@
 """Pruning probe behind the quick preset's student (issue 2): what does each axis of pruning cost *before* any
 distillation?
 
-A task's teacher (SST-2 by default; any GLUE task with ``--task``, pairs and regression included) is pruned (``teacher_pruned``, :mod:`dfkd.distill.prune`) along one axis at a time, then along all
-of them to the BERT-mini shape (4 layers, hidden 256, 4 heads, intermediate 1024), ranking units on 512 texts of the
-transfer set (for a pair task, its first and second sentences, as the distiller passes them). Each untrained
+A task's teacher (SST-2 by default; any GLUE task with ``--task``, pairs and regression included) is pruned
+(``teacher_pruned``, :mod:`dfkd.distill.prune`) along one axis at a time, then along all of them to the BERT-mini
+shape (4 layers, hidden 256, 4 heads, intermediate 1024), ranking units on 512 texts of the transfer set (for a pair task, its first and second sentences, as the distiller passes them). Each untrained
 student is scored by agreement with the teacher (:func:`dfkd.metrics.agreement`: same class, or Pearson for
 regression) on 2,000 other transfer-set rows and by the task's main metric on the GLUE dev set (reported only;
 nothing is selected on it). The last line printed is one JSON object.
@@ -79,6 +79,7 @@ def main() -> None:
     print(json.dumps({"task": task.name, f"teacher_dev_{task.main_metric}": round(float(teacher_dev), 4),
                       "kept_layers": top_indices(importance["layers"], 4).tolist(),
                       "layer_importance": [round(float(x), 4) for x in importance["layers"]], "students": rows}))
+
 
 if __name__ == "__main__":
     main()

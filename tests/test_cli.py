@@ -157,12 +157,12 @@ def test_cli_pipeline_label_distill_eval_compare_assets(tmp_path, sst2, tiny_tea
     assert "models/teacher-minilm-l6-rte" in listing and "missing (dfkd assets build)" in listing
 
 
-
 def _asset_names(value) -> set[str]:
+    """Every string in a preset's JSON that names an asset."""
     if isinstance(value, dict):
-        return set().union(*map(_asset_names, value.values())) if value else set()
+        value = list(value.values())
     if isinstance(value, list):
-        return set().union(*map(_asset_names, value)) if value else set()
+        return set().union(*map(_asset_names, value))
     return {value} if isinstance(value, str) and value.startswith(("models/", "ood/", "glue/")) else set()
 
 
@@ -182,6 +182,7 @@ def test_dfkd_assets_in_a_fresh_process_lists_every_asset_the_presets_name(tmp_p
     assert out.returncode == 0, out.stderr
     listed = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
     assert wanted <= listed, sorted(wanted - listed)
+
 
 def _presets():
     return sorted(p for p in CONFIGS.glob("*.json"))
