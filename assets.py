@@ -39,6 +39,8 @@ class Asset:
             be provided.
         why: the line printed before building it on first use.
         task: the task a model asset serves (``dfkd assets build --task``), ``None`` for task-agnostic ones.
+        optional: no default arm needs it (the general-distilled student): ``dfkd assets build --task`` skips it;
+            a bare ``dfkd assets build``, its name, or a preset that names it builds it.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Asset:
     build: Callable[[Path], object] | None = None
     why: str = ""
     task: str | None = None
+    optional: bool = False
 
 
 ASSETS: Registry[Asset] = Registry("asset")

@@ -157,13 +157,22 @@ def cmd_assets(args) -> None:
     _generators()  # dfkd.zeroshot registers ood/general
     from .assets import ASSETS, ensure, locate
 
+    if args.names and args.action != "build":
+        raise DfkdError(f"asset names ({' '.join(args.names)}) go with `dfkd assets build`; expected "
+                        "`dfkd assets build NAME ...`")
     if args.action == "build":
+        if args.names and args.task is not None:
+            raise DfkdError("give asset names or --task, not both")
         if args.task is not None:
             from .tasks import get_task
 
             get_task(args.task)
-        names = [n for n in ASSETS if ASSETS.get(n).build is not None
-                 and (args.task is None or ASSETS.get(n).task in (None, args.task))]
+        for name in args.names:
+            if ASSETS.get(name).build is None:  # an unknown name raises with the close matches
+                raise DfkdError(f"{name} is data, not a model dfkd builds; expected one of: "
+                                + ", ".join(n for n in ASSETS if ASSETS.get(n).build is not None))
+        names = args.names or [n for n in ASSETS if ASSETS.get(n).build is not None and (
+            args.task is None or (ASSETS.get(n).task in (None, args.task) and not ASSETS.get(n).optional))]
         for name in names:
             print(f"{name}: {ensure(name)}")
         return
@@ -361,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("assets", help="list the default assets, or build the missing models")
     p.add_argument("action", nargs="?", choices=["list", "build"], default="list")
-    p.add_argument("--task", help="build only the models this task needs (its teacher and the masked LM)")
+    p.add_argument("names", nargs="*", help="build only these assets (e.g. ood/general models/mlm-minilm-l6)")
+    p.add_argument("--task", help="build only what this task's default arms need: its teacher, the masked LM and "
+                                  "ood/general (not the general-distilled student)")
     p.set_defaults(func=cmd_assets)
 
     p = sub.add_parser("generate", help="build a transfer set with a registered generator")

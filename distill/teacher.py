@@ -60,7 +60,7 @@ TEACHER_RECIPES: dict[str, TeacherRecipe] = {r.task: r for r in (
                                              eval_every=700, checkpoint_every=300), val_size=2000),
     TeacherRecipe("cola", "glue/CoLA", _cfg(epochs=5.0, max_length=48)),
     TeacherRecipe("mrpc", "glue/MRPC", _cfg(epochs=5.0, max_length=104)),
-    TeacherRecipe("rte", "glue/RTE", _cfg(epochs=8.0, max_length=200)),
+    TeacherRecipe("rte", "glue/RTE", _cfg(epochs=4.0, max_length=200)),
     TeacherRecipe("stsb", "glue/STS-B", _cfg(epochs=5.0, max_length=80)),
     TeacherRecipe("wnli", "glue/WNLI", _cfg(epochs=3.0, max_length=112)),
 )}

@@ -157,6 +157,37 @@ def test_cli_pipeline_label_distill_eval_compare_assets(tmp_path, sst2, tiny_tea
     assert "models/teacher-minilm-l6-rte" in listing and "missing (dfkd assets build)" in listing
 
 
+def test_dfkd_assets_build_takes_names_or_a_task_and_skips_what_no_default_arm_needs(tmp_path, monkeypatch,
+                                                                                      capsys):
+    from dfkd import assets, distill, zeroshot  # noqa: F401  (register the real assets before the swap)
+
+    built = []
+
+    def fake(name, **kw):
+        return assets.Asset(name, "test", lambda out, n=name: (built.append(n), out.mkdir(parents=True)), "", **kw)
+
+    fakes = {"glue/X": assets.Asset("glue/X", "data"), "models/mlm": fake("models/mlm"),
+             "models/t-rte": fake("models/t-rte", task="rte"), "models/t-cola": fake("models/t-cola", task="cola"),
+             "models/general": fake("models/general", optional=True)}
+    monkeypatch.setattr(assets.ASSETS, "_items", fakes)
+    monkeypatch.setenv("DFKD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DFKD_ASSETS", str(tmp_path / "shared"))
+    assert main(["assets", "build", "--task", "rte"]) == 0
+    assert built == ["models/mlm", "models/t-rte"]
+    assert main(["assets", "build", "models/general"]) == 0
+    assert built[2:] == ["models/general"] and (tmp_path / "home" / "models" / "general").is_dir()
+    assert main(["assets", "build"]) == 0
+    assert built[3:] == ["models/t-cola"]  # the rest exist already
+    capsys.readouterr()
+    for argv, says in ((["assets", "build", "models/nope"], "unknown asset 'models/nope'"),
+                       (["assets", "build", "glue/X"], "glue/X is data, not a model dfkd builds"),
+                       (["assets", "build", "models/mlm", "--task", "rte"], "names or --task, not both"),
+                       (["assets", "list", "models/mlm"], "go with `dfkd assets build`")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and says in err[0], err
+
+
 def _asset_names(value) -> set[str]:
     """Every string in a preset's JSON that names an asset."""
     if isinstance(value, dict):

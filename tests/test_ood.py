@@ -75,6 +75,61 @@ def test_pair_mix_counts_and_kinds():
             assert a != b
 
 
+def test_rewritten_pairs_take_their_copy_from_the_rewriter_and_need_one():
+    from dfkd.zeroshot.ood import ood_rows
+
+    docs = [[f"doc {d} sentence {i} has several words" for i in range(5)] for d in range(20)]
+    ds = ood_rows(True, docs, 40, 0, {"random": 0.5, "rewritten": 0.5}, rewrite=lambda ts: [t.upper() for t in ts])
+    rewritten = [(a, b) for a, b in zip(ds["text"], ds["text_pair"], strict=True) if b == a.upper()]
+    assert len(rewritten) == 20 and len(ds) == 40
+    with pytest.raises(DfkdError, match="'rewritten' pairs need a masked-LM rewriter"):
+        ood_rows(True, docs, 10, 0, {"rewritten": 1.0})
+    with pytest.raises(DfkdError, match=r"unknown pair kind\(s\) \['copied'\]"):
+        ood_rows(True, docs, 10, 0, {"copied": 1.0})
+
+
+@pytest.fixture()
+def rigged_rewriter(tmp_path, tiny_rewriter_dir):
+    """The tiny masked LM with its output bias rigged: [SEP] +200, "good" +100, "fine" +50 over every other id."""
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_rewriter_dir)
+    model = AutoModelForMaskedLM.from_pretrained(tiny_rewriter_dir)
+    bias = model.cls.predictions.decoder.bias
+    with torch.no_grad():
+        for word, boost in (("[SEP]", 200.0), ("good", 100.0), ("fine", 50.0)):
+            bias[tok.convert_tokens_to_ids(word)] += boost
+    model.save_pretrained(tmp_path / "rigged")
+    tok.save_pretrained(tmp_path / "rigged")
+    return tmp_path / "rigged"
+
+
+def test_mlm_rewrite_fills_masks_from_the_masked_lm_never_with_the_original_or_a_special_token(rigged_rewriter):
+    from dfkd.zeroshot.adversarial import mlm_rewrite
+
+    # every token masked: the masked LM's favourite ordinary token replaces each one, except where it is the
+    # original token, which gets the runner-up ([SEP] is never drawn, though its logit is highest)
+    out = mlm_rewrite(["the movie was bad", "good good", "a good plot"], rigged_rewriter, mask_prob=1.0)
+    assert out == ["good good good good", "fine fine", "good fine good"]
+    # a tiny mask share still changes exactly one token per text (at least one is always masked)
+    one = mlm_rewrite(["the movie was really bad", "the plot was dull"], rigged_rewriter, mask_prob=1e-9, seed=3)
+    for before, after in zip(["the movie was really bad", "the plot was dull"], one, strict=True):
+        changed = [(a, b) for a, b in zip(before.split(), after.split(), strict=True) if a != b]
+        assert len(changed) == 1 and changed[0][1] == "good"
+
+
+def test_ood_generator_builds_rewritten_pairs_with_the_masked_lm(tmp_path, rigged_rewriter):
+    text = tmp_path / "toy.txt"  # words of the tiny vocabulary, so that no token is [UNK]
+    text.write_text("the movie was really dull and the plot was poor. a very boring story and a bad film.\n"
+                    "the acting was quite awful. the story was really ugly and the film was very dull.\n")
+    ds, card = ood_generator("mrpc", sources=[str(text)], size=4, seed=0, min_words=4,
+                             pair_mix={"rewritten": 1.0}, rewriter=str(rigged_rewriter), rewrite_prob=1.0)
+    assert len(ds) == 4 and card["ood"]["rewriter"] == {"mlm": str(rigged_rewriter), "mask_prob": 1.0}
+    for text, copy in zip(ds["text"], ds["text_pair"], strict=True):
+        assert len(copy.split()) == len(text.rstrip(".").split()) and set(copy.split()) <= {"good", "fine"}
+
+
 def test_perturb_drops_and_swaps():
     rng = random.Random(3)
     words = [f"w{i}" for i in range(200)]

@@ -17,6 +17,7 @@ from . import (
     corpus,  # noqa: F401  (registers the asset ood/general)
     general,  # noqa: F401  (registers the asset models/student-l4-h256-general)
 )
+from .adversarial import mlm_rewrite
 from .ood import (
     GLUE_TRAIN_SIZES,
     PAIR_MIX,
@@ -36,7 +37,8 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
                   limit: int | None = None, work_dir=None, sources: tuple[str, ...] | list[str] = ("ood/general",), size: int | None = None,
                   multiple: float = 2.0, min_words: int | None = None, max_words: int | None = None,
                   pair_mix: dict[str, float] | None = None, teacher: str | None = None,
-                  pool_factor: float = 3.0) -> tuple[Dataset, dict]:
+                  pool_factor: float = 3.0, rewriter: str = "models/mlm-minilm-l6",
+                  rewrite_prob: float = 0.15) -> tuple[Dataset, dict]:
     """Out-of-domain rows for ``task`` (``source=ood``, no label); the task's own data is never read.
 
     Args:
@@ -47,7 +49,10 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
             text files, folders of ``*.txt`` or ``hub:<dataset>[/<config>]``.
         size: rows wanted; default ``multiple`` x the task's published train size.
         min_words / max_words: length range; default the task's typical range (:data:`TYPICAL_WORDS`).
-        pair_mix: pair tasks: proportions of ``adjacent``, ``random``, ``perturbed`` pairs.
+        pair_mix: pair tasks: proportions of ``adjacent``, ``random``, ``perturbed`` and ``rewritten`` pairs
+            (default :data:`PAIR_MIX`).
+        rewriter / rewrite_prob: for ``rewritten`` pairs, the masked LM and the share of tokens it rewrites
+            (:func:`dfkd.zeroshot.adversarial.mlm_rewrite`); not loaded otherwise.
         teacher: if given, keep ``size`` of ``pool_factor * size`` candidates so that the teacher's predicted
             classes come in the task's published class shares (:data:`PUBLISHED_LABEL_SHARES`; equal shares for
             other tasks; score bins evenly for regression), most uncertain first (:func:`select_by_teacher`).
@@ -73,9 +78,14 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
         raise DfkdError(f"only {available} usable sentence(s) of {lo}-{hi} words in {list(sources)}; expected "
                         "more general text")
     pool = int(round(size * pool_factor)) if teacher else size
-    ds = ood_rows(spec.pair, docs, pool, seed, pair_mix)
+    mix = (pair_mix or PAIR_MIX) if spec.pair else None
+    rewrites = bool(mix and mix.get("rewritten"))
+    ds = ood_rows(spec.pair, docs, pool, seed, mix,
+                  rewrite=(lambda texts: mlm_rewrite(texts, rewriter, rewrite_prob, seed)) if rewrites else None)
     info = {"sources": list(sources), "words": [lo, hi], "available_sentences": available, "target_rows": size,
-            "pair_mix": (pair_mix or PAIR_MIX) if spec.pair else None, "selection": None}
+            "pair_mix": mix, "selection": None}
+    if rewrites:
+        info["rewriter"] = {"mlm": rewriter, "mask_prob": rewrite_prob}
     if teacher:
         from ..distill.label import load_teacher, predict_logits
 

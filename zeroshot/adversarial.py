@@ -133,6 +133,51 @@ def mask_positions(input_ids: torch.Tensor, attention_mask: torch.Tensor, specia
     return where
 
 
+@torch.no_grad()
+def mlm_rewrite(texts: list[str], mlm="models/mlm-minilm-l6", mask_prob: float = 0.15, seed: int = 0,
+                batch_size: int = 64, max_length: int = 128) -> list[str]:
+    """A masked-LM-rewritten copy of each text (a near-paraphrase for out-of-domain pairs).
+
+    Each text is tokenised (at most ``max_length`` tokens), each non-special token masked with probability
+    ``mask_prob`` (at least one per text, :func:`mask_positions`), and every masked token replaced by one
+    drawn from the masked LM's softmax with the original token and the special tokens excluded
+    (:func:`sample_tokens`), so every masked position changes; the ids are decoded back to text. This is the
+    rewriter's forward of MATE-KD (Rashid et al. 2021), with no gradient. Deterministic for a given ``seed``.
+
+    Args:
+        texts: ``N`` strings. mlm: masked-LM folder, asset name or hub id (its tokenizer is used).
+
+    Returns:
+        ``N`` strings (an uncased masked LM gives lowercased text).
+
+    Raises:
+        DfkdError: the masked LM cannot be loaded.
+    """
+    from tqdm.auto import tqdm
+
+    from ..distill.mlm import load_mlm
+
+    model, tokenizer = load_mlm(mlm)
+    device = next(model.parameters()).device
+    special = torch.zeros(model.get_input_embeddings().num_embeddings, dtype=torch.bool, device=device)
+    special[tokenizer.all_special_ids] = True
+    generator = torch.Generator(device=device).manual_seed(seed)
+    out = []
+    for start in tqdm(range(0, len(texts), batch_size), desc="masked-LM rewrites", unit="batch",
+                      disable=len(texts) <= batch_size, mininterval=2.0):
+        enc = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length, padding=True,
+                        return_tensors="pt").to(device)
+        where = mask_positions(enc["input_ids"], enc["attention_mask"], special, mask_prob, generator)
+        masked = enc["input_ids"].masked_fill(where, tokenizer.mask_token_id)
+        logits = masked_logits(model, where, input_ids=masked, attention_mask=enc["attention_mask"]).float()
+        logits[:, special] = float("-inf")
+        logits[torch.arange(logits.shape[0], device=device), enc["input_ids"][where]] = float("-inf")
+        ids = enc["input_ids"].clone()
+        ids[where] = sample_tokens(logits, generator)
+        out += tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+    return out
+
+
 class AdversarialTrainer(Trainer):
     """:class:`Trainer` whose student steps add a rewriter-made adversarial term (see the module docstring).
 

@@ -16,7 +16,9 @@ WikiText-103 sentences, 2-4x the task's train size. Here:
    capped by the text available (the card records both).
 5. **Pairs** (pair tasks): a mix (default 40/30/30) of *adjacent* sentences from the same line or
    document (related, topically close), *random* pairs (unrelated) and a sentence with a *perturbed copy*
-   (15% of words dropped, one adjacent swap: a near-paraphrase). Adjacent and perturbed pairs let the
+   (15% of words dropped, one adjacent swap: a near-paraphrase); on request also a sentence with a *masked-LM-
+   rewritten copy* (``rewritten``: 15% of its tokens masked and refilled by the masked LM, each with another
+   token, as MATE-KD's generator does). Adjacent, perturbed and rewritten pairs let the
    teacher's positive classes (entailment, equivalent, high similarity) appear at all; random pairs give
    the negative ones.
 6. **Teacher-guided selection** (optional, ``teacher=...``): a pool of ``pool_factor`` x size candidates
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,9 @@ PUBLISHED_LABEL_SHARES = {"sst2": (0.442, 0.558), "cola": (0.296, 0.704), "mrpc"
                           "rte": (0.502, 0.498), "wnli": (0.491, 0.509), "qqp": (0.631, 0.369),
                           "mnli": (1 / 3, 1 / 3, 1 / 3), "qnli": (0.5, 0.5)}
 
+#: The kinds of out-of-domain pair: adjacent sentences, random pairs, a sentence with a perturbed copy, and a
+#: sentence with a masked-LM-rewritten copy (``rewritten``: needs a rewriter, see ``ood_rows``).
+PAIR_KINDS = ("adjacent", "random", "perturbed", "rewritten")
 PAIR_MIX = {"adjacent": 0.4, "random": 0.3, "perturbed": 0.3}
 
 _MARKUP = re.compile(r"<[^>]+>|https?://|www\.|\S+@\S+\.\w+|^\s*=+.*=+\s*$|\{\{|\}\}|\[\[|\]\]|&[a-z]+;")
@@ -177,9 +182,13 @@ def perturb(text: str, rng: random.Random, drop: float = 0.15) -> str:
 
 
 def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: random.Random) -> list[tuple[str, str, str]]:
-    """``n`` ``(text, text_pair, kind)`` rows in the proportions of ``mix`` (adjacent/random/perturbed)."""
-    if unknown := set(mix) - set(PAIR_MIX):
-        raise DfkdError(f"unknown pair kind(s) {sorted(unknown)}; expected some of {list(PAIR_MIX)}")
+    """``n`` ``(text, text_pair, kind)`` rows in the proportions of ``mix`` (kinds of :data:`PAIR_KINDS`).
+
+    A ``rewritten`` row comes back as ``(s, s, "rewritten")``: its copy is rewritten by the caller
+    (:func:`ood_rows`).
+    """
+    if unknown := set(mix) - set(PAIR_KINDS):
+        raise DfkdError(f"unknown pair kind(s) {sorted(unknown)}; expected some of {list(PAIR_KINDS)}")
     sentences = [s for d in docs for s in d]
     adjacent = [(d[i], d[i + 1]) for d in docs for i in range(len(d) - 1)]
     total = sum(mix.values())
@@ -196,6 +205,8 @@ def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: rand
         rows.append((a, b, "random"))
     for s in rng.sample(sentences, min(counts.get("perturbed", 0), len(sentences))):
         rows.append((s, perturb(s, rng), "perturbed"))
+    for s in rng.sample(sentences, min(counts.get("rewritten", 0), len(sentences))):
+        rows.append((s, s, "rewritten"))
     rng.shuffle(rows)
     return rows
 
@@ -249,11 +260,28 @@ def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] |
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
-def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[str, float] | None = None) -> Dataset:
-    """``size`` out-of-domain rows (fewer if the text runs out): ``text`` [, ``text_pair``], ``source="ood"``."""
+def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[str, float] | None = None,
+             rewrite: Callable[[list[str]], list[str]] | None = None) -> Dataset:
+    """``size`` out-of-domain rows (fewer if the text runs out): ``text`` [, ``text_pair``], ``source="ood"``.
+
+    Args:
+        rewrite: texts -> rewritten texts (same order), for the ``rewritten`` pairs of ``mix`` (e.g.
+            :func:`dfkd.zeroshot.adversarial.mlm_rewrite`).
+
+    Raises:
+        DfkdError: an unknown pair kind; ``rewritten`` pairs without ``rewrite``.
+    """
     rng = random.Random(seed)
     if pair:
         rows = sample_pairs(docs, size, mix or PAIR_MIX, rng)
+        todo = [i for i, (_, _, kind) in enumerate(rows) if kind == "rewritten"]
+        if todo:
+            if rewrite is None:
+                raise DfkdError("'rewritten' pairs need a masked-LM rewriter; expected rewrite=... (the ood "
+                                "generator's rewriter setting)")
+            copies = rewrite([rows[i][0] for i in todo])
+            for i, copy in zip(todo, copies, strict=True):
+                rows[i] = (rows[i][0], copy, "rewritten")
         return Dataset.from_dict({"text": [a for a, _, _ in rows], "text_pair": [b for _, b, _ in rows],
                                   "source": ["ood"] * len(rows)})
     sentences = [s for d in docs for s in d]
