@@ -51,9 +51,10 @@ def _cfg(**kw) -> TrainingConfig:
     return TrainingConfig(**{**base, **kw})
 
 
-#: The default teachers: one recipe per shipped GLUE task (SST-2: 1.5 epochs since session 9, dev 0.904 with seed
-#: 42, about 17-20 minutes on 2 idle CPU cores by its uncontended rate; the 2-epoch builds 1-3 took 22-47 minutes
-#: and reached 0.900-0.903; the others 8-25 minutes uncontended, see docs/benchmarks.md). Token lengths (MiniLM's WordPiece, pairs joined) at the 99th percentile of train / max:
+#: The default teachers: one recipe per shipped GLUE task, each built in 3.6-10.4 minutes alone on 2 CPU cores
+#: (session 11: SST-2 0.9025, CoLA MCC 0.308, MRPC F1 0.867, RTE 0.567 with 4 epochs (8 epochs: 0.585 in about
+#: twice the time), STS-B Pearson 0.863; see docs/benchmarks.md). Token lengths (MiniLM's WordPiece, pairs joined)
+#: at the 99th percentile of train / max:
 #: SST-2 44/66, CoLA 25/47, MRPC 83/103, RTE 197/289, STS-B 75/125, WNLI 89/108.
 TEACHER_RECIPES: dict[str, TeacherRecipe] = {r.task: r for r in (
     TeacherRecipe("sst2", "glue/SST-2", _cfg(epochs=1.5, learning_rate=6e-5, warmup_ratio=0.06, max_length=66,
