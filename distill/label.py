@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DfkdError
 from ..files import atomic_file
-from .data import encode, loader, model_inputs
+from .data import MODEL_INPUTS, encode, loader, model_inputs
 
 
 def process_state():
@@ -48,6 +48,8 @@ def predict_logits(model, tokenizer, ds: Dataset, batch_size: int = 128, max_len
     """
     if "input_ids" not in ds.column_names:
         ds = encode(ds, tokenizer, max_length)
+    # only the model inputs: labels are not needed here, and may be unknown (-1, or NaN for regression)
+    ds = ds.select_columns([c for c in ds.column_names if c in MODEL_INPUTS])
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -147,6 +147,24 @@ def test_transfer_set_round_trip_and_validation(tmp_path):
         load_transfer_set(tmp_path / "nothing")
 
 
+def test_labelling_ignores_unknown_labels_of_augmented_regression_rows(tmp_path, tiny_tokenizer_dir):
+    """Augmented STS-B rows carry NaN labels; labelling them once crashed ("cannot be converted to int64")."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from conftest import tiny_bert_config
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    model = BertForSequenceClassification(tiny_bert_config(len(tok), num_labels=1, problem_type="regression"))
+    texts = ["the good film", "a dull plot", "the story was nice"]
+    rows = Dataset.from_dict({"text": texts, "text_pair": texts[::-1], "label": [3.2, float("nan"), float("nan")]})
+    logits = np.asarray(label_dataset(rows, model, tok, tmp_path / "w")["teacher_logits"])
+    alone = predict_logits(model, tok, rows.remove_columns("label"))
+    assert logits.shape == (3, 1) and np.isfinite(logits).all()
+    np.testing.assert_allclose(logits, alone, rtol=1e-5, atol=1e-6)
+
+
 def test_label_resume_reuses_finished_shards(tmp_path, tiny_teacher_dir):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
