@@ -115,6 +115,14 @@ def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None = None
     return torch.searchsorted(cdf, u).squeeze(1).clamp_max(cdf.shape[1] - 1)
 
 
+def special_token_mask(model, tokenizer) -> torch.Tensor:
+    """``(V,)`` bool over ``model``'s input vocabulary: True for the tokenizer's special ids ([CLS], [SEP], [PAD],
+    [MASK], [UNK]); ids beyond the embedding matrix are ignored."""
+    special = torch.zeros(model.get_input_embeddings().weight.shape[0], dtype=torch.bool)
+    special[[i for i in tokenizer.all_special_ids if i < len(special)]] = True
+    return special
+
+
 def mask_positions(input_ids: torch.Tensor, attention_mask: torch.Tensor, special: torch.Tensor, prob: float,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """``(B, L)`` bool: each real, non-special token with probability ``prob``; at least one per row.
@@ -159,8 +167,7 @@ def mlm_rewrite(texts: list[str], mlm="models/mlm-minilm-l6", mask_prob: float =
 
     model, tokenizer = load_mlm(mlm)
     device = next(model.parameters()).device
-    special = torch.zeros(model.get_input_embeddings().num_embeddings, dtype=torch.bool, device=device)
-    special[tokenizer.all_special_ids] = True
+    special = special_token_mask(model, tokenizer).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     out = []
     for start in tqdm(range(0, len(texts), batch_size), desc="masked-LM rewrites", unit="batch",
@@ -197,9 +204,7 @@ class AdversarialTrainer(Trainer):
         check_shared_vocabulary(tokenizer, rewriter_tokenizer, teacher, rewriter, student)
         self.teacher, self.rewriter, self.adv = teacher, rewriter, adversarial
         self.kd = SoftTargetKL(losses.temperature)
-        special = torch.zeros(rewriter.get_input_embeddings().weight.shape[0], dtype=torch.bool)
-        special[[i for i in tokenizer.all_special_ids if i < len(special)]] = True
-        self.special = special
+        self.special = special_token_mask(rewriter, tokenizer)
         self.kept: list[dict] = []
 
     def extra_settings(self) -> dict:
