@@ -311,7 +311,7 @@ def cmd_eval(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from .eval.compare import CompareConfig, run_compare
+    from .eval.compare import CompareConfig, run_compare, summarise_runs
 
     config = CompareConfig.from_file(args.preset) if args.preset else CompareConfig()
     overrides = {k: getattr(args, k) for k in ("task", "data_dir", "teacher", "seeds", "arms", "out")
@@ -325,7 +325,7 @@ def cmd_compare(args) -> None:
             raise DfkdError(f"--tasks: {unknown} not in the preset; expected some of {known}")
         picked = ({t: config.tasks[t] for t in args.tasks} if isinstance(config.tasks, dict) else list(args.tasks))
         config = config.replace(tasks=picked)
-    result = run_compare(config)
+    result = summarise_runs(config) if args.summary_only else run_compare(config)
     print(result["table"])
     print(f"results in {config.out}")
 
@@ -508,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arms", nargs="+")
     p.add_argument("--tasks", nargs="+", help="run only these tasks of a multi-task preset (the summary covers them)")
     p.add_argument("--out")
+    p.add_argument("--summary-only", action="store_true",
+                   help="run nothing: write the multi-task summary from the tasks' recorded results.json")
     p.set_defaults(func=cmd_compare)
     return parser
 

@@ -426,10 +426,36 @@ class CompareRun:
         teacher = self.teacher_row()
         results = {"name": self.config.name, "task": self.spec.name, "main_metric": self.spec.main_metric,
                    "config": _portable_config(self.config), "teacher": teacher, "arms": {}}
+        recorded = self.recorded_rows()
         for row in self.rows:
-            results["arms"][row.name] = self.run_row(row)
-        results["wall_seconds"] = round(time.perf_counter() - started, 1)
-        return self.write(results)
+            if row.name in recorded:
+                results["arms"][row.name] = recorded[row.name]
+                results.setdefault("reused_rows", []).append(row.name)
+                print(f"{self.spec.name}/{row.name}: reused from {self.out / 'results.json'} (same settings and "
+                      "teacher score)", flush=True)
+            else:
+                results["arms"][row.name] = self.run_row(row)
+            results["wall_seconds"] = round(time.perf_counter() - started, 1)
+            written = self.write(results)  # after every row, so a run whose student folders are gone resumes
+        return written
+
+    def recorded_rows(self) -> dict:
+        """Rows already in ``out/results.json`` that this run would compute again: recorded with the same
+        settings (all but ``arms``, ``out`` and ``name``) and a teacher with the same dev score. This lets a run
+        resume from its results alone, e.g. on another machine from a committed ``results.json``.
+        Call after :meth:`teacher_row`."""
+        path = self.out / "results.json"
+        if not path.is_file():
+            return {}
+        old = json.loads(path.read_text())
+        mine, theirs = _settings(_portable_config(self.config)), _settings(old.get("config", {}))
+        differ = sorted(k for k in mine if theirs.get(k, _DEFAULTS.get(k)) != mine[k])
+        t_old = old.get("teacher", {}).get("main")
+        if differ or t_old is None or abs(t_old - self.t_main) > 1e-9:
+            why = f"settings {differ} differ" if differ else f"teacher dev score {t_old} != {self.t_main}"
+            print(f"{self.spec.name}: not reusing the rows of {path} ({why}); they are run again", flush=True)
+            return {}
+        return dict(old.get("arms", {}))
 
     def write(self, results: dict) -> dict:
         table = format_compare_table(results)
@@ -438,6 +464,16 @@ class CompareRun:
         (self.out / "results.md").write_text(table + "\n")
         plot_compare(results, self.out / "chart.png")
         return {**results, "table": table}
+
+
+#: Fields of a compare run that do not change its rows' figures.
+_ROW_NEUTRAL = ("arms", "out", "name")
+_DEFAULTS = {k: v for k, v in asdict(CompareConfig()).items()}
+
+
+def _settings(config: dict) -> dict:
+    """A recorded config without the fields that do not change a row's figures (:data:`_ROW_NEUTRAL`)."""
+    return {k: v for k, v in config.items() if k not in _ROW_NEUTRAL}
 
 
 def _portable_config(config: CompareConfig) -> dict:
@@ -498,6 +534,38 @@ def run_compare(config: CompareConfig) -> dict:
     started = time.perf_counter()
     per_task = {run.spec.name: run.run() for run in runs}
     return write_summary(config, per_task, time.perf_counter() - started)
+
+
+def summarise_runs(config: CompareConfig) -> dict:
+    """The multi-task summary from the tasks' recorded ``out/<task>/results.json`` alone, running nothing: for
+    tables assembled from tasks run one by one (on other days or machines, or committed and copied back).
+
+    Returns:
+        The summary (as :func:`run_compare` returns it for several tasks), also written to ``config.out``; its
+        ``wall_seconds`` is the sum of the tasks' recorded wall times.
+
+    Raises:
+        DfkdError: a preset without ``tasks``; a task with no recorded results, or recorded with other settings
+            than the preset's (naming them).
+    """
+    if config.tasks is None:
+        raise DfkdError("a summary needs a multi-task preset; expected a preset with a tasks list")
+    per_task = {}
+    for task in config.task_configs():
+        path = Path(task.out) / "results.json"
+        if not path.is_file():
+            raise DfkdError(f"task {task.task}: no results at {path}; expected a finished run of that task "
+                            f"(dfkd compare --preset ... --tasks {task.task})")
+        res = json.loads(path.read_text())
+        mine, theirs = _settings(_portable_config(task)), _settings(res.get("config", {}))
+        if differ := sorted(k for k in mine if theirs.get(k, _DEFAULTS.get(k)) != mine[k]):
+            raise DfkdError(f"task {task.task}: {path} was run with other settings ({', '.join(differ)}); expected "
+                            "the preset's, or run that task again")
+        if missing := [a for a in task.arms if a not in res["arms"]]:
+            print(f"{task.task}: no recorded rows for {missing}; shown as '–'", flush=True)
+        per_task[task.task] = res
+    seconds = sum(r.get("wall_seconds") or 0.0 for r in per_task.values())
+    return write_summary(config, per_task, seconds)
 
 
 def _limit_configs(task: CompareConfig, limits: list[int | None]) -> list[tuple[int | None, CompareConfig]]:

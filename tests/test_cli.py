@@ -273,6 +273,20 @@ def test_cli_config_file_typo_is_one_line(tmp_path, capsys, sst2):
     assert not (tmp_path / "o").exists()
 
 
+def test_compare_summary_only_of_an_unfinished_multi_task_run_is_one_line(tmp_path, capsys):
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "glue"
+    assert main(["compare", "--preset", str(root / "configs" / "glue-quick.json"), "--out", str(out),
+                 "--summary-only"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: task cola: no results at {out / 'cola' / 'results.json'}; expected a finished run of "
+                   "that task (dfkd compare --preset ... --tasks cola)"]
+    assert main(["compare", "--preset", str(root / "configs" / "sst2-quick.json"), "--summary-only"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: a summary needs a multi-task preset; expected a preset with "
+                                               "a tasks list")
+    assert not out.exists()
+
+
 def test_committed_records_hold_no_machine_paths():
     """Cards, tables and notes name packages, asset names and repository-relative paths, never a machine's."""
     import re

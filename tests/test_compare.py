@@ -37,6 +37,24 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     # resuming a finished run recomputes nothing and gives the same scores
     again = run_compare(config)
     assert again["arms"]["original"]["scores"] == arm["scores"]
+    # its results alone (students and transfer set gone, e.g. another machine) resume it: no distillation
+    import shutil
+
+    import dfkd.distill.distiller as distiller
+
+    shutil.rmtree(tmp_path / "run" / "original")
+    real_distill = distiller.distill
+    distiller.distill = lambda *a, **k: pytest.fail("a recorded row was distilled again")
+    try:
+        reused = run_compare(config)
+    finally:
+        distiller.distill = real_distill
+    assert reused["reused_rows"] == ["original"] and reused["arms"]["original"]["scores"] == arm["scores"]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["arms"]["original"]["per_seed"] == arm["per_seed"]
+    # a setting that changes the figures: the row is run again (seeds 1 instead of 2)
+    fewer = run_compare(config.replace(seeds=1))
+    assert "reused_rows" not in fewer and len(fewer["arms"]["original"]["scores"]) == 1
+    (tmp_path / "run" / "results.json").unlink()  # from here on the transfer set's own checks are exercised
     # other generator settings into the same folder: refused, not a stale transfer set reused
     with pytest.raises(DfkdError, match=r"holds a transfer set built with other generator settings .*"
                                         r"expected \[\['original', \{'limit': 40\}\]\] to resume"):

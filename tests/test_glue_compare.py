@@ -246,3 +246,35 @@ def test_zero_shot_arms_run_without_the_train_file(tmp_path, tiny_teacher_dir, t
     for arm in ("ood", "ood+adversarial"):
         a = result["arms"][arm]
         assert a["transfer_rows"] == 40 and a["per_seed"][0]["steps"] == 4 and 0 <= a["mean"] <= 1
+
+
+def test_summary_only_assembles_recorded_tasks_and_refuses_missing_or_other_settings(tmp_path, two_tasks):
+    from dfkd.errors import DfkdError
+    from dfkd.eval.compare import _portable_config, summarise_runs
+
+    def record(task_config, teacher, scores, wall):
+        mean = statistics.fmean(scores)
+        res = {"main_metric": "accuracy" if task_config.task == "rte" else "pearson",
+               "config": _portable_config(task_config), "teacher": {"main": teacher}, "wall_seconds": wall,
+               "arms": {"original": {"mean": mean, "std": statistics.stdev(scores), "scores": scores,
+                                     "transfer_rows": 48, "pct_of_teacher": 100 * mean / teacher}}}
+        out = tmp_path / "run" / task_config.task
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(res))
+
+    rte, stsb = two_tasks.task_configs()
+    with pytest.raises(DfkdError, match=r"task rte: no results at .*run/rte/results.json; expected a finished run "
+                                        r"of that task \(dfkd compare --preset ... --tasks rte\)"):
+        summarise_runs(two_tasks)
+    record(rte, 0.60, [0.54, 0.57], 100.0)  # 92.5% of the teacher
+    record(stsb, 0.80, [0.60, 0.64], 50.0)  # 77.5%
+    result = summarise_runs(two_tasks)
+    assert result["summary"]["original"]["avg_pct_of_teacher"] == pytest.approx((92.5 + 77.5) / 2)
+    assert result["summary"]["original"]["avg_score"] == pytest.approx((55.5 + 62.0) / 2)
+    assert result["teacher_avg_score"] == pytest.approx(70.0) and result["wall_seconds"] == pytest.approx(150.0)
+    assert "| original | 55.5 ± 2.1 (92.5%) | 62.0 ± 2.8 (77.5%) | 58.8 | 85.0 |" in result["table"]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["summary"] == result["summary"]
+    record(stsb.replace(seeds=5), 0.80, [0.60, 0.64], 50.0)  # recorded with other settings: refused
+    with pytest.raises(DfkdError, match=r"task stsb: .*stsb/results.json was run with other settings \(seeds\); "
+                                        "expected the preset's, or run that task again"):
+        summarise_runs(two_tasks)
