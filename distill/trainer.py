@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -57,6 +58,10 @@ class TrainingConfig:
         checkpoint_every: steps between resumable checkpoints (0: never).
         freeze_word_embeddings: keep the word embedding matrix fixed (faster on CPU, and keeps a small
             training set from moving rare words).
+        layer_lr_decay: layer-wise learning-rate decay (Howard & Ruder 2018; Sun et al. 2019, "How to Fine-Tune
+            BERT", eq. 4: ``lr_l = lr * decay ** (L + 1 - l)``): the head and pooler train at ``learning_rate``,
+            encoder layer ``l`` (1..L) at ``decay ** (L + 1 - l)`` of it, the embeddings at ``decay ** (L + 1)``.
+            1.0: one learning rate for all.
         seed: seeds weights' random init, dropout and batch order.
     """
 
@@ -72,12 +77,23 @@ class TrainingConfig:
     eval_batch_size: int = 128
     checkpoint_every: int = 500
     freeze_word_embeddings: bool = False
+    layer_lr_decay: float = 1.0
     seed: int = 0
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "training settings") -> TrainingConfig:
         """Read a dict strictly (:func:`dfkd.config.from_dict`): an unknown key or wrong type is one error line."""
         return from_dict(cls, d, where)
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """How far below the top a parameter sits, for layer-wise lr decay: 0 for the head, pooler and anything
+    above the encoder; ``L - l`` for a parameter of encoder layer ``l`` (0-based, named ``...layer.<l>.`` as in
+    Hugging Face encoders); ``L`` + 1 for the embeddings (``L`` = ``num_layers``)."""
+    if "embeddings" in name:
+        return num_layers + 1
+    m = re.search(r"\.layers?\.(\d+)\.", name)
+    return num_layers - int(m.group(1)) if m else 0
 
 
 def adamw(params, **kwargs) -> torch.optim.AdamW:
@@ -209,19 +225,35 @@ class Trainer:
 
         Default: weight decay on weight matrices, none on biases and norms; learned projections of layer-wise
         losses are trained with the student. ``freeze_word_embeddings`` removes the word embeddings first.
+        With ``layer_lr_decay`` < 1 each group is split by depth (:func:`layer_depth`) and given its decayed lr.
+
+        Raises:
+            DfkdError: ``layer_lr_decay`` outside (0, 1], or set for a model without numbered encoder layers.
         """
-        if self.config.freeze_word_embeddings:
+        cfg = self.config
+        if cfg.freeze_word_embeddings:
             emb = self.model.get_input_embeddings()
             emb.weight.requires_grad_(False)
-        decay, no_decay = [], []
+        if not 0.0 < cfg.layer_lr_decay <= 1.0:
+            raise DfkdError(f"layer_lr_decay {cfg.layer_lr_decay}: expected a factor in (0, 1] (1: no decay)")
+        n_layers = getattr(getattr(self.model, "config", None), "num_hidden_layers", None)
+        if cfg.layer_lr_decay < 1.0 and not n_layers:
+            raise DfkdError("layer_lr_decay needs a model with numbered encoder layers (config.num_hidden_layers); "
+                            f"expected 1.0 for {type(self.model).__name__}")
+        groups: dict[tuple[bool, int], list] = {}
         for name, p in self.model.named_parameters():
             if not p.requires_grad:
                 continue
-            (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(p)
-        for module in self._recipe_modules():  # learned projections of layer-wise losses
-            decay += [p for p in module.parameters() if p.requires_grad]
-        return [{"params": decay, "weight_decay": self.config.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0}]
+            no_decay = p.ndim < 2 or "LayerNorm" in name or "norm" in name.lower()
+            depth = layer_depth(name, n_layers) if cfg.layer_lr_decay < 1.0 else 0
+            groups.setdefault((no_decay, depth), []).append(p)
+        for module in self._recipe_modules():  # learned projections of layer-wise losses: at the full lr
+            groups.setdefault((False, 0), []).extend(p for p in module.parameters() if p.requires_grad)
+        groups.setdefault((False, 0), [])
+        groups.setdefault((True, 0), [])
+        return [{"params": params, "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+                 **({"lr": cfg.learning_rate * cfg.layer_lr_decay ** depth} if depth else {})}
+                for (no_decay, depth), params in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
 
     def make_loader(self, train: Dataset):
         """Tokenise the training set; return ``(DataLoader, LengthGroupedBatchSampler)`` (shuffled, seeded)."""

@@ -105,6 +105,35 @@ def test_adamw_uses_the_fused_kernel_on_cpu_with_the_reference_update():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_layer_lr_decay_gives_each_depth_its_learning_rate(tmp_path):
+    from transformers import BertForSequenceClassification
+
+    from conftest import tiny_bert_config
+
+    model = BertForSequenceClassification(tiny_bert_config(100))  # 2 encoder layers
+    lr, decay = 0.1, 0.5
+
+    def lr_and_wd_of(config):
+        trainer = Trainer(model, None, SST2, config, DistillationConfig(kd_weight=0.0, ce_weight=1.0),
+                          selection="label", out_dir=tmp_path / "t")
+        groups = trainer.param_groups()
+        by_id = {id(p): (g.get("lr", config.learning_rate), g["weight_decay"]) for g in groups for p in g["params"]}
+        return groups, {name: by_id[id(p)] for name, p in model.named_parameters()}
+
+    groups, got = lr_and_wd_of(TrainingConfig(learning_rate=lr, layer_lr_decay=decay, weight_decay=0.01))
+    # Sun et al. (2019) eq. 4 with L = 2: head lr, layer 2 (index 1) lr/2, layer 1 lr/4, embeddings lr/8
+    assert got["classifier.weight"] == (lr, 0.01) and got["bert.pooler.dense.bias"] == (lr, 0.0)
+    assert got["bert.encoder.layer.1.attention.self.query.weight"] == (pytest.approx(0.05), 0.01)
+    assert got["bert.encoder.layer.0.output.LayerNorm.weight"] == (pytest.approx(0.025), 0.0)
+    assert got["bert.embeddings.word_embeddings.weight"] == (pytest.approx(0.0125), 0.01)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    # no decay: the two usual groups (weight decay on matrices only), every parameter at the one lr
+    groups, got = lr_and_wd_of(TrainingConfig(learning_rate=lr, weight_decay=0.01))
+    assert len(groups) == 2 and {v[0] for v in got.values()} == {lr}
+    with pytest.raises(DfkdError, match=r"layer_lr_decay 1.5: expected a factor in \(0, 1\]"):
+        lr_and_wd_of(TrainingConfig(layer_lr_decay=1.5))
+
+
 @pytest.mark.slow
 def test_distiller_makes_tiny_student_match_teacher(tmp_path, tiny_teacher_dir):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
