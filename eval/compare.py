@@ -348,6 +348,9 @@ class CompareRun:
                 "task": self.spec.name,
                 "num_labels": self.spec.num_labels, "seed": 0, "stages_s": dict(stages)}
         save_transfer_set(ds, ts_dir, card)
+        # from the saved copy: the built rows are memory-mapped from the work folders removed below, and the
+        # students' tokenising would write its cache files there, re-creating them
+        ds, _ = load_transfer_set(ts_dir)
         for tmp in (arm_dir / "labelling", *arm_dir.glob("generating-*")):
             shutil.rmtree(tmp, ignore_errors=True)
         self.built[key] = (arm.name, ds, stages)

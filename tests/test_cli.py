@@ -96,8 +96,8 @@ def test_generate_works_for_every_registered_generator(tmp_path, sst2, tiny_teac
 
 
 @pytest.mark.slow
-def test_cli_pipeline_label_distill_eval_compare_assets(tmp_path, sst2, tiny_teacher_dir, tiny_rewriter_dir, capsys,
-                                                        monkeypatch):
+def test_cli_pipeline_label_distill_eval_compare_assets(tmp_path, sst2, tiny_teacher_dir, tiny_rewriter_dir, glove,
+                                                        capsys, monkeypatch):
     teacher = str(tiny_teacher_dir)
     ts = tmp_path / "ts"
     assert main(["generate", "--task", "sst2", "--data-dir", str(sst2), "--out", str(ts)]) == 0
@@ -142,12 +142,18 @@ def test_cli_pipeline_label_distill_eval_compare_assets(tmp_path, sst2, tiny_tea
 
     preset = tmp_path / "preset.json"
     preset.write_text(json.dumps({"task": "sst2", "data_dir": str(sst2), "teacher": teacher, "student": STUDENT,
-                                  "arms": ["original"], "seeds": 1, "val_size": 8, "latency": False,
+                                  "arms": ["original", "augment"], "seeds": 1, "val_size": 8, "latency": False,
+                                  "arm_settings": {"augment": {"mlm": str(tiny_rewriter_dir), "word_vectors": str(glove),
+                                                               "num_aug": 2, "top_k": 3, "limit": 20}},
                                   "training": {"batch_size": 8, "max_steps": 3, "max_length": 16},
                                   "out": str(tmp_path / "cmp")}))
     assert main(["compare", "--preset", str(preset)]) == 0
     res = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert res["arms"]["original"]["transfer_rows"] == 60 and res["arms"]["original"]["per_seed"][0]["steps"] == 3
+    assert 20 < res["arms"]["augment"]["transfer_rows"] <= 60
+    # the arms' work folders are gone once their transfer sets are saved, and the students did not re-create them
+    left = sorted(p.name for p in (tmp_path / "cmp").rglob("*") if p.name.startswith(("generating-", "labelling")))
+    assert left == []
     assert "| original |" in capsys.readouterr().out
 
     monkeypatch.setenv("DFKD_ASSETS", str(tmp_path / "assets"))
