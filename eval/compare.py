@@ -764,6 +764,11 @@ def format_summary_table(results: dict) -> str:
         avg = "–" if s["avg_score"] is None else f"{s['avg_score']:.1f}"
         pct = "–" if s["avg_pct_of_teacher"] is None else f"{s['avg_pct_of_teacher']:.1f}"
         lines.append("| " + " | ".join([arm, *cells, avg, pct]) + " |")
+    counted = [t for t in tasks if t not in results["excluded_from_average"]]
+    partial = [f"{arm}: averaged over {', '.join(s['tasks'])} only" for arm, s in results["summary"].items()
+               if s["tasks"] != counted]
+    if partial:
+        lines.append(f"\n{'; '.join(partial)} (no figure for the other tasks).")
     if results["excluded_from_average"]:
         lines.append(f"\n{', '.join(results['excluded_from_average'])}: shown, not averaged (as BERT and TinyBERT).")
     return "\n".join(lines)

@@ -274,6 +274,20 @@ def test_summary_only_assembles_recorded_tasks_and_refuses_missing_or_other_sett
     assert result["teacher_avg_score"] == pytest.approx(70.0) and result["wall_seconds"] == pytest.approx(150.0)
     assert "| original | 55.5 ± 2.1 (92.5%) | 62.0 ± 2.8 (77.5%) | 58.8 | 85.0 |" in result["table"]
     assert json.loads((tmp_path / "run" / "results.json").read_text())["summary"] == result["summary"]
+    assert "averaged over" not in result["table"]
+    # a task without one of the arms: that arm's average is over the other tasks, and the table says so
+    two_arms = two_tasks.replace(arms=["original", "ood"])
+    rte2, stsb2 = two_arms.task_configs()
+    record(rte2, 0.60, [0.54, 0.57], 100.0)
+    record(stsb2, 0.80, [0.60, 0.64], 50.0)
+    res = json.loads((tmp_path / "run" / "rte" / "results.json").read_text())
+    res["arms"]["ood"] = {**res["arms"]["original"], "mean": 0.48, "scores": [0.48, 0.48], "std": 0.0,
+                          "pct_of_teacher": 80.0}
+    (tmp_path / "run" / "rte" / "results.json").write_text(json.dumps(res))
+    result = summarise_runs(two_arms)
+    assert result["summary"]["ood"] == {"avg_pct_of_teacher": 80.0, "avg_score": 48.0, "tasks": ["rte"]}
+    assert "| ood | 48.0 ± 0.0 (80.0%) | – | 48.0 | 80.0 |" in result["table"]
+    assert "ood: averaged over rte only (no figure for the other tasks)." in result["table"]
     record(stsb.replace(seeds=5), 0.80, [0.60, 0.64], 50.0)  # recorded with other settings: refused
     with pytest.raises(DfkdError, match=r"task stsb: .*stsb/results.json was run with other settings \(seeds\); "
                                         "expected the preset's, or run that task again"):
