@@ -148,6 +148,17 @@ def test_select_by_teacher_is_class_balanced_and_prefers_uncertain_rows():
     assert select_by_teacher(skew, 3).tolist() == [0, 1, 2]
 
 
+def test_select_by_teacher_fills_quotas_in_the_chosen_order():
+    # predicted class 0: rows 0-2 (entropy order 1 > 2 > 0); class 1: rows 3-7 (entropy order 4 > 5 > 6 > 3 > 7)
+    logits = np.array([[2, 0], [0.5, 0], [1, 0], [0, 3], [0, 0.2], [0, 1], [0, 2], [0, 4]], np.float32)
+    assert select_by_teacher(logits, 4, order="uncertain").tolist() == [1, 2, 4, 5]
+    assert select_by_teacher(logits, 4, order="confident").tolist() == [0, 2, 3, 7]  # lowest entropy first
+    assert select_by_teacher(logits, 4, order="random").tolist() == [0, 1, 3, 4]  # pool order (a random sample)
+    with pytest.raises(DfkdError, match=r"selection order 'easy': expected one of \['uncertain', 'confident', "
+                                        r"'random'\]"):
+        select_by_teacher(logits, 4, order="easy")
+
+
 def test_select_by_teacher_follows_class_shares():
     # predicted class 0: rows 0-2 (entropy order 1 > 2 > 0); class 1: rows 3-7 (entropy order 4 > 5 > 6 > 3 > 7)
     logits = np.array([[2, 0], [0.5, 0], [1, 0], [0, 3], [0, 0.2], [0, 1], [0, 2], [0, 4]], np.float32)
@@ -184,3 +195,11 @@ def test_cli_ood_with_teacher_selection_and_labels(tmp_path, news_file, tiny_tea
     assert main(["ood", "--task", "sst2", "--source", str(tmp_path / "none.txt"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing out-of-domain text" in err[0] and not (tmp_path / "x").exists()
+
+
+def test_ood_generator_refuses_an_unknown_selection_order_before_reading_any_text(tmp_path):
+    from dfkd.zeroshot import ood_generator
+
+    with pytest.raises(DfkdError, match=r"ood selection_order 'hard': expected one of \['uncertain', 'confident', "
+                                        r"'random'\]"):
+        ood_generator("sst2", sources=[str(tmp_path / "absent.txt")], size=10, selection_order="hard")

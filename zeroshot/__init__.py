@@ -22,6 +22,7 @@ from .ood import (
     GLUE_TRAIN_SIZES,
     PAIR_MIX,
     PUBLISHED_LABEL_SHARES,
+    SELECTION_ORDERS,
     TYPICAL_WORDS,
     candidate_documents,
     ood_rows,
@@ -37,8 +38,8 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
                   limit: int | None = None, work_dir=None, sources: tuple[str, ...] | list[str] = ("ood/general",), size: int | None = None,
                   multiple: float = 2.0, min_words: int | None = None, max_words: int | None = None,
                   pair_mix: dict[str, float] | None = None, teacher: str | None = None,
-                  pool_factor: float = 3.0, rewriter: str = "models/mlm-minilm-l6",
-                  rewrite_prob: float = 0.15) -> tuple[Dataset, dict]:
+                  pool_factor: float = 3.0, selection_order: str = "uncertain",
+                  rewriter: str = "models/mlm-minilm-l6", rewrite_prob: float = 0.15) -> tuple[Dataset, dict]:
     """Out-of-domain rows for ``task`` (``source=ood``, no label); the task's own data is never read.
 
     Args:
@@ -55,7 +56,9 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
             (:func:`dfkd.zeroshot.adversarial.mlm_rewrite`); not loaded otherwise.
         teacher: if given, keep ``size`` of ``pool_factor * size`` candidates so that the teacher's predicted
             classes come in the task's published class shares (:data:`PUBLISHED_LABEL_SHARES`; equal shares for
-            other tasks; score bins evenly for regression), most uncertain first (:func:`select_by_teacher`).
+            other tasks; score bins evenly for regression), each class filled in ``selection_order``
+            (:data:`SELECTION_ORDERS`: most uncertain first, most confident first, or at random; see
+            :func:`select_by_teacher`).
 
     Returns:
         The rows and ``{"ood": {...}}`` for the card (length range, target and actual rows, selection).
@@ -64,6 +67,8 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
         DfkdError: no size for a task without a published train size; no usable sentences.
     """
     spec = get_task(task)
+    if selection_order not in SELECTION_ORDERS:
+        raise DfkdError(f"ood selection_order {selection_order!r}: expected one of {list(SELECTION_ORDERS)}")
     lo, hi = TYPICAL_WORDS.get(spec.name, (3, 40))
     lo, hi = min_words or lo, max_words or hi
     size = size if size is not None else limit
@@ -92,11 +97,12 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
         model, tokenizer = load_teacher(teacher, spec.num_labels)
         logits = predict_logits(model, tokenizer, ds, progress="teacher-guided selection")
         shares = PUBLISHED_LABEL_SHARES.get(spec.name) if not spec.is_regression else None
-        keep = select_by_teacher(logits, size, shares)
+        keep = select_by_teacher(logits, size, shares, selection_order)
         ds = ds.select(keep)
         info["selection"] = {"teacher": teacher, "pool_rows": pool,
                              "rule": ("10 equal-width score bins, evenly" if spec.is_regression else
-                                      "teacher argmax in the task's published class shares, highest entropy first"),
+                                      "teacher argmax in the task's published class shares"),
+                             "order": selection_order,
                              "target_shares": list(shares) if shares else None,
                              "teacher_shares_pool": None if spec.is_regression else label_shares(spec, logits),
                              "teacher_shares_kept": None if spec.is_regression else label_shares(spec, logits[keep])}

@@ -211,8 +211,14 @@ def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: rand
     return rows
 
 
-def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] | None = None) -> np.ndarray:
-    """Row indices covering the teacher's predicted classes in given shares, highest predictive entropy first.
+#: How :func:`select_by_teacher` fills each class's quota: most uncertain rows first (highest predictive entropy),
+#: most confident first (lowest entropy), or in pool order (the pool is a seeded random sample: a random fill).
+SELECTION_ORDERS = ("uncertain", "confident", "random")
+
+
+def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] | None = None,
+                      order: str = "uncertain") -> np.ndarray:
+    """Row indices covering the teacher's predicted classes in given shares, each class filled in ``order``.
 
     Args:
         logits: ``(n, num_labels)`` teacher logits (``num_labels == 1``: regression scores, spread evenly over 10
@@ -220,14 +226,17 @@ def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] |
         size: rows to keep (at most ``n``).
         shares: ``(num_labels,)`` target share of each predicted class (e.g. :data:`PUBLISHED_LABEL_SHARES`;
             normalised); ``None``: equal shares. A class short of candidates is filled from the other rows,
-            highest entropy first.
+            in the same order.
+        order: one of :data:`SELECTION_ORDERS` (``uncertain``: highest predictive entropy first).
 
     Returns:
         ``(min(size, n),)`` int64 indices in increasing order.
 
     Raises:
-        DfkdError: ``shares`` of the wrong length or not positive.
+        DfkdError: ``shares`` of the wrong length or not positive; an unknown ``order``.
     """
+    if order not in SELECTION_ORDERS:
+        raise DfkdError(f"selection order {order!r}: expected one of {list(SELECTION_ORDERS)}")
     n = len(logits)
     size = min(size, n)
     if logits.shape[1] == 1:
@@ -238,7 +247,8 @@ def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] |
     else:
         z = logits - logits.max(1, keepdims=True)
         p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-        priority = -(p * np.log(np.clip(p, 1e-12, None))).sum(1)
+        entropy = -(p * np.log(np.clip(p, 1e-12, None))).sum(1)
+        priority = {"uncertain": entropy, "confident": -entropy, "random": np.zeros(n)}[order]
         bins = logits.argmax(1)
         groups = np.arange(logits.shape[1])
         if shares is not None:
