@@ -240,7 +240,8 @@ class Trainer:
         if cfg.layer_lr_decay < 1.0 and not n_layers:
             raise DfkdError("layer_lr_decay needs a model with numbered encoder layers (config.num_hidden_layers); "
                             f"expected 1.0 for {type(self.model).__name__}")
-        groups: dict[tuple[bool, int], list] = {}
+        # (no weight decay?, depth) -> parameters; the two depth-0 groups always exist, as without decay
+        groups: dict[tuple[bool, int], list] = {(False, 0): [], (True, 0): []}
         for name, p in self.model.named_parameters():
             if not p.requires_grad:
                 continue
@@ -248,9 +249,7 @@ class Trainer:
             depth = layer_depth(name, n_layers) if cfg.layer_lr_decay < 1.0 else 0
             groups.setdefault((no_decay, depth), []).append(p)
         for module in self._recipe_modules():  # learned projections of layer-wise losses: at the full lr
-            groups.setdefault((False, 0), []).extend(p for p in module.parameters() if p.requires_grad)
-        groups.setdefault((False, 0), [])
-        groups.setdefault((True, 0), [])
+            groups[(False, 0)].extend(p for p in module.parameters() if p.requires_grad)
         return [{"params": params, "weight_decay": 0.0 if no_decay else cfg.weight_decay,
                  **({"lr": cfg.learning_rate * cfg.layer_lr_decay ** depth} if depth else {})}
                 for (no_decay, depth), params in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))]

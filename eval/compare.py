@@ -223,6 +223,9 @@ class CompareRun:
             if name in config.arms:
                 raise DfkdError(f"variant {name!r} has the name of an arm; expected a new row name")
             self.rows.append(_Row(name, ARMS.get(variant.arm), variant))
+        if not self.rows:
+            raise DfkdError(f"task {self.spec.name}: no arms to compare; expected at least one of: "
+                            f"{', '.join(sorted(ARMS.names()))}")
         if config.seeds < 1:
             raise DfkdError(f"seeds must be >= 1, got {config.seeds}")
         if not config.teacher:
@@ -451,8 +454,7 @@ class CompareRun:
         if not path.is_file():
             return {}
         old = json.loads(path.read_text())
-        mine, theirs = _settings(_portable_config(self.config)), _settings(old.get("config", {}))
-        differ = sorted(k for k in mine if theirs.get(k, _DEFAULTS.get(k)) != mine[k])
+        differ = _differing_settings(self.config, old.get("config", {}))
         t_old = old.get("teacher", {}).get("main")
         if differ or t_old is None or abs(t_old - self.t_main) > 1e-9:
             why = f"settings {differ} differ" if differ else f"teacher dev score {t_old} != {self.t_main}"
@@ -471,12 +473,14 @@ class CompareRun:
 
 #: Fields of a compare run that do not change its rows' figures.
 _ROW_NEUTRAL = ("arms", "out", "name")
-_DEFAULTS = {k: v for k, v in asdict(CompareConfig()).items()}
+_DEFAULTS = asdict(CompareConfig())
 
 
-def _settings(config: dict) -> dict:
-    """A recorded config without the fields that do not change a row's figures (:data:`_ROW_NEUTRAL`)."""
-    return {k: v for k, v in config.items() if k not in _ROW_NEUTRAL}
+def _differing_settings(config: CompareConfig, recorded: dict) -> list[str]:
+    """Sorted names of the fields that change a row's figures (all but :data:`_ROW_NEUTRAL`) whose value in
+    ``config`` differs from a recorded config (a field it lacks counts as its default)."""
+    mine = _portable_config(config)
+    return sorted(k for k, v in mine.items() if k not in _ROW_NEUTRAL and recorded.get(k, _DEFAULTS.get(k)) != v)
 
 
 def _portable_config(config: CompareConfig) -> dict:
@@ -560,8 +564,7 @@ def summarise_runs(config: CompareConfig) -> dict:
             raise DfkdError(f"task {task.task}: no results at {path}; expected a finished run of that task "
                             f"(dfkd compare --preset ... --tasks {task.task})")
         res = json.loads(path.read_text())
-        mine, theirs = _settings(_portable_config(task)), _settings(res.get("config", {}))
-        if differ := sorted(k for k in mine if theirs.get(k, _DEFAULTS.get(k)) != mine[k]):
+        if differ := _differing_settings(task, res.get("config", {})):
             raise DfkdError(f"task {task.task}: {path} was run with other settings ({', '.join(differ)}); expected "
                             "the preset's, or run that task again")
         if missing := [a for a in task.arms if a not in res["arms"]]:

@@ -100,6 +100,10 @@ def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, 
 def test_compare_rejects_unknown_arm_and_preset_keys(tmp_path):
     with pytest.raises(DfkdError, match="unknown compare arm 'magic'; expected one of: augment, ood, ood\\+adversarial, original"):
         run_compare(CompareConfig(arms=["magic"], out=str(tmp_path / "x")))
+    with pytest.raises(DfkdError, match=r"task sst2: no arms to compare; expected at least one of: augment, ood, "
+                                        r"ood\+adversarial, original$"):
+        run_compare(CompareConfig(arms=[], out=str(tmp_path / "x")))
+    assert not (tmp_path / "x").exists()
     bad = tmp_path / "p.json"
     bad.write_text('{"task": "sst2", "epochs": 3}')
     with pytest.raises(DfkdError, match=r"p.json: unknown key 'epochs'; expected one of: arm_settings, arms"):
