@@ -80,6 +80,10 @@ class TrainingConfig:
     layer_lr_decay: float = 1.0
     seed: int = 0
 
+    def __post_init__(self):
+        if not 0.0 < self.layer_lr_decay <= 1.0:
+            raise DfkdError(f"layer_lr_decay {self.layer_lr_decay}: expected a factor in (0, 1] (1: no decay)")
+
     @classmethod
     def from_dict(cls, d: dict, where: str = "training settings") -> TrainingConfig:
         """Read a dict strictly (:func:`dfkd.config.from_dict`): an unknown key or wrong type is one error line."""
@@ -228,14 +232,13 @@ class Trainer:
         With ``layer_lr_decay`` < 1 each group is split by depth (:func:`layer_depth`) and given its decayed lr.
 
         Raises:
-            DfkdError: ``layer_lr_decay`` outside (0, 1], or set for a model without numbered encoder layers.
+            DfkdError: ``layer_lr_decay`` set for a model without numbered encoder layers (its range is checked
+                when the config is made).
         """
         cfg = self.config
         if cfg.freeze_word_embeddings:
             emb = self.model.get_input_embeddings()
             emb.weight.requires_grad_(False)
-        if not 0.0 < cfg.layer_lr_decay <= 1.0:
-            raise DfkdError(f"layer_lr_decay {cfg.layer_lr_decay}: expected a factor in (0, 1] (1: no decay)")
         n_layers = getattr(getattr(self.model, "config", None), "num_hidden_layers", None)
         if cfg.layer_lr_decay < 1.0 and not n_layers:
             raise DfkdError("layer_lr_decay needs a model with numbered encoder layers (config.num_hidden_layers); "
