@@ -56,6 +56,9 @@ class Generator:
         source: the ``source`` value of the rows it adds.
         reads_task_data: whether it reads the task's ``split`` (``False``: zero-shot, never opens train).
         description: one line for ``--help`` and tables.
+        check: checks the *values* of its own settings without loading or reading anything (called with every
+            own setting, defaults filled in; raises :class:`DfkdError`), so ``compare`` refuses a bad value
+            before its first arm runs. ``None``: nothing beyond the names.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Generator:
     source: str
     reads_task_data: bool
     description: str
+    check: Callable[[dict], None] | None = None
 
     def settings(self) -> list[str] | None:
         """Its own settings (beyond :data:`COMMON`); ``None`` when it passes any on (``**settings``)."""
@@ -72,8 +76,10 @@ class Generator:
 GENERATORS: Registry[Generator] = Registry("generator")
 
 
-def register_generator(name: str, source: str, reads_task_data: bool = True, description: str = ""):
-    """Decorator: register ``fn`` as the generator ``name`` whose rows carry ``source``.
+def register_generator(name: str, source: str, reads_task_data: bool = True, description: str = "",
+                       check: Callable[[dict], None] | None = None):
+    """Decorator: register ``fn`` as the generator ``name`` whose rows carry ``source``; ``check`` validates
+    its settings' values cheaply (:attr:`Generator.check`).
 
     Raises:
         DfkdError: ``fn`` lacks one of the common settings (:data:`COMMON`), or the name is taken.
@@ -87,7 +93,7 @@ def register_generator(name: str, source: str, reads_task_data: bool = True, des
         if source not in SOURCES:
             SOURCES.append(source)
         GENERATORS.register(name, Generator(name, fn, source, reads_task_data,
-                                            description or (fn.__doc__ or "").strip().splitlines()[0]))
+                                            description or (fn.__doc__ or "").strip().splitlines()[0], check))
         return fn
 
     return add
@@ -172,14 +178,23 @@ def load_transfer_set(path: str | Path) -> tuple[Dataset, dict]:
 
 def check_generator_settings(generator: str, settings: dict, where: str) -> Generator:
     """The registered generator ``generator``, after checking its own ``settings`` (the common call's
-    ``split``/``limit`` may be among them) against its signature.
+    ``split``/``limit`` may be among them) against its signature, and their values with its
+    :attr:`Generator.check` (defaults filled in from the signature). Nothing is loaded or read.
 
     Raises:
-        DfkdError: unknown generator, or a setting it does not take (with a close match suggested).
+        DfkdError: unknown generator, a setting it does not take (with a close match suggested), or a value
+            its check refuses (prefixed with ``where``).
     """
     gen = GENERATORS.get(generator)
     own = {k: v for k, v in settings.items() if k not in COMMON}
     check_keywords(gen.fn, own, where, skip=("task", *COMMON))
+    if gen.check is not None:
+        defaults = {k: p.default for k, p in inspect.signature(gen.fn).parameters.items()
+                    if k not in ("task", *COMMON) and p.default is not inspect.Parameter.empty}
+        try:
+            gen.check({**defaults, **own})
+        except DfkdError as err:
+            raise DfkdError(f"{where}: {err}") from None
     return gen
 
 

@@ -8,6 +8,7 @@ of ``dfkd compare`` all run the same code.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -35,7 +36,27 @@ def build_augmenter(method: str, **settings) -> Augmenter:
     return cls(**settings)
 
 
-@register_generator("augment", "augment", description="augmented KD: the task's rows plus augmented variants")
+def check_augment_settings(settings: dict) -> None:
+    """Check the ``augment`` generator's settings (``method``, ``batch_size``, ``num_proc`` and the method's own,
+    defaults filled in) without loading the masked LM or the word vectors: what
+    :func:`dfkd.transfer.check_generator_settings` runs before a compare starts.
+
+    Raises:
+        DfkdError: unknown method; a setting it does not take or a value it refuses
+            (:meth:`Augmenter.check_settings`); ``batch_size`` below 1.
+    """
+    own = {k: v for k, v in settings.items() if k not in ("method", "batch_size", "num_proc")}
+    cls = AUGMENTERS.get(settings["method"])
+    check_keywords(cls.__init__, own, f"augmentation method {settings['method']!r}", skip=("self",))
+    defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+                if k != "self" and p.default is not inspect.Parameter.empty}
+    cls.check_settings({**defaults, **own})
+    if settings["batch_size"] < 1:
+        raise DfkdError(f"augment batch_size {settings['batch_size']}: expected at least 1 row per batch")
+
+
+@register_generator("augment", "augment", check=check_augment_settings,
+                    description="augmented KD: the task's rows plus augmented variants")
 def augment_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: str = "train",
                       limit: int | None = None, work_dir: str | Path | None = None, method: str = "tinybert",
                       batch_size: int = 64, num_proc: int | None = None, **settings) -> tuple[Dataset, dict]:

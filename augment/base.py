@@ -34,6 +34,15 @@ class Augmenter(ABC):
     name: str = "augmenter"
     num_aug: int = 1
 
+    @classmethod  # noqa: B027 - optional hook
+    def check_settings(cls, settings: dict) -> None:
+        """Check setting values without loading anything (``settings``: every ``__init__`` keyword, defaults
+        filled in), so a compare refuses a bad value before its first arm. Default: nothing to check.
+
+        Raises:
+            DfkdError: a value the method cannot use.
+        """
+
     def fit(self, texts: list[str]) -> None:  # noqa: B027 - optional hook
         """Learn whatever the method needs from the texts to augment (default: nothing)."""
 

@@ -106,16 +106,24 @@ class TangAugmenter(Augmenter):
 
     def __init__(self, p_mask: float = 0.1, p_pos: float = 0.1, p_ng: float = 0.25, num_aug: int = 20,
                  max_ngram: int = 5, mask_token: str = "[MASK]", seed: int = 0, tagger: Tagger | None = None) -> None:
-        if not all(0.0 <= p <= 1.0 for p in (p_mask, p_pos, p_ng)) or p_mask + p_pos > 1.0:
-            raise DfkdError(f"need probabilities in [0, 1] with p_mask + p_pos <= 1, got p_mask={p_mask}, "
-                            f"p_pos={p_pos}, p_ng={p_ng}")
-        if max_ngram < 1:
-            raise DfkdError(f"max_ngram must be >= 1, got {max_ngram}")
+        self.check_settings({"p_mask": p_mask, "p_pos": p_pos, "p_ng": p_ng, "num_aug": num_aug,
+                             "max_ngram": max_ngram})
         self.p_mask, self.p_pos, self.p_ng = p_mask, p_pos, p_ng
         self.num_aug, self.max_ngram, self.mask_token, self.seed = num_aug, max_ngram, mask_token, seed
         self.tagger = tagger or default_tagger()
         self._tagged: dict[str, list[tuple[str, str, str]]] = {}
         self._by_tag: dict[str, tuple[list[str], list[int]]] = {}
+
+    @classmethod
+    def check_settings(cls, settings: dict) -> None:
+        p_mask, p_pos, p_ng = settings["p_mask"], settings["p_pos"], settings["p_ng"]
+        if not all(0.0 <= p <= 1.0 for p in (p_mask, p_pos, p_ng)) or p_mask + p_pos > 1.0:
+            raise DfkdError(f"need probabilities in [0, 1] with p_mask + p_pos <= 1, got p_mask={p_mask}, "
+                            f"p_pos={p_pos}, p_ng={p_ng}")
+        if settings["max_ngram"] < 1:
+            raise DfkdError(f"max_ngram must be >= 1, got {settings['max_ngram']}")
+        if settings["num_aug"] < 0:
+            raise DfkdError(f"num_aug must be >= 0, got {settings['num_aug']}")
 
     def settings(self) -> dict:
         return {"method": self.name, "p_mask": self.p_mask, "p_pos": self.p_pos, "p_ng": self.p_ng,

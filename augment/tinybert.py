@@ -93,12 +93,8 @@ class TinyBertAugmenter(Augmenter):
                  num_aug: int = 20, top_k: int = 15, mlm_context: str = "pair", seed: int = 0,
                  max_vectors: int | None = 100_000, stop_words: Iterable[str] | None = None,
                  mlm_batch_size: int = 128, max_length: int = 512, tokenizer=None, device=None) -> None:
-        if mlm_context not in ("pair", "single"):
-            raise DfkdError(f"mlm_context must be 'pair' or 'single', got {mlm_context!r}")
-        if not 0.0 <= replace_prob <= 1.0:
-            raise DfkdError(f"replace_prob must be in [0, 1], got {replace_prob}")
-        if num_aug < 0 or top_k < 1:
-            raise DfkdError(f"need num_aug >= 0 and top_k >= 1, got num_aug={num_aug}, top_k={top_k}")
+        self.check_settings({"mlm_context": mlm_context, "replace_prob": replace_prob, "num_aug": num_aug,
+                             "top_k": top_k})
         self.replace_prob, self.num_aug, self.top_k = replace_prob, num_aug, top_k
         self.mlm_context, self.seed, self.max_vectors = mlm_context, seed, max_vectors
         self.mlm_batch_size = mlm_batch_size
@@ -116,6 +112,16 @@ class TinyBertAugmenter(Augmenter):
         self._vocab = vocab
         self._bad_id = torch.tensor([t is None or t.startswith("##") or t in special or
                                      (t.startswith("[") and t.endswith("]")) for t in vocab])
+
+    @classmethod
+    def check_settings(cls, settings: dict) -> None:
+        if settings["mlm_context"] not in ("pair", "single"):
+            raise DfkdError(f"mlm_context must be 'pair' or 'single', got {settings['mlm_context']!r}")
+        if not 0.0 <= settings["replace_prob"] <= 1.0:
+            raise DfkdError(f"replace_prob must be in [0, 1], got {settings['replace_prob']}")
+        if settings["num_aug"] < 0 or settings["top_k"] < 1:
+            raise DfkdError(f"need num_aug >= 0 and top_k >= 1, got num_aug={settings['num_aug']}, "
+                            f"top_k={settings['top_k']}")
 
     def settings(self) -> dict:
         return {"method": self.name, "replace_prob": self.replace_prob, "num_aug": self.num_aug,

@@ -111,6 +111,29 @@ def test_compare_rejects_unknown_arm_and_preset_keys(tmp_path):
     assert "original" in ARMS
 
 
+def test_compare_refuses_a_bad_generator_value_before_its_first_arm(tmp_path, tiny_teacher_dir):
+    """A value only the third arm's generator would reject stops the compare before the first arm runs."""
+    data = write_sst2(tmp_path / "SST-2")
+    base = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir), arms=["original", "augment", "ood"],
+                         training={"max_steps": 1}, out=str(tmp_path / "run"))
+    cases = [({"ood": {"selection_order": "hard"}},
+              r"^arm_settings\.ood \(ood generator\): ood selection_order 'hard': expected one of "
+              r"\['uncertain', 'confident', 'random'\]$"),
+             ({"ood": {"pair_mix": {"adjacent": 0.0}}},
+              r"^arm_settings\.ood \(ood generator\): ood pair_mix \{'adjacent': 0\.0\}: expected proportions >= 0, "
+              r"at least one positive$"),
+             ({"ood": {"rewrite_prob": 1.5}}, r"ood rewrite_prob 1\.5: expected a share of tokens in \(0, 1\]$"),
+             ({"augment": {"replace_prob": 2.0}},
+              r"^arm_settings\.augment \(augment generator\): replace_prob must be in \[0, 1\], got 2\.0$"),
+             ({"augment": {"method": "tang", "p_mask": 0.7, "p_pos": 0.5}}, r"p_mask \+ p_pos <= 1, got p_mask=0\.7"),
+             ({"augment": {"method": "tang", "top_k": 3}},
+              r"augmentation method 'tang': unknown key 'top_k'")]
+    for settings, message in cases:
+        with pytest.raises(DfkdError, match=message):
+            run_compare(base.replace(arm_settings=settings))
+        assert not (tmp_path / "run").exists()
+
+
 def test_presets_load():
     from pathlib import Path
 

@@ -22,9 +22,9 @@ from .ood import (
     GLUE_TRAIN_SIZES,
     PAIR_MIX,
     PUBLISHED_LABEL_SHARES,
-    SELECTION_ORDERS,
     TYPICAL_WORDS,
     candidate_documents,
+    check_ood_settings,
     ood_rows,
     select_by_teacher,
 )
@@ -32,7 +32,7 @@ from .ood import (
 __all__ = ["ood_generator"]
 
 
-@register_generator("ood", "ood", reads_task_data=False,
+@register_generator("ood", "ood", reads_task_data=False, check=check_ood_settings,
                     description="zero-shot KD: out-of-domain text shaped like the task's inputs")
 def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: str = "train",
                   limit: int | None = None, work_dir=None, sources: tuple[str, ...] | list[str] = ("ood/general",), size: int | None = None,
@@ -64,11 +64,13 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
         The rows and ``{"ood": {...}}`` for the card (length range, target and actual rows, selection).
 
     Raises:
-        DfkdError: no size for a task without a published train size; no usable sentences.
+        DfkdError: a setting value :func:`check_ood_settings` refuses; no size for a task without a published
+            train size; no usable sentences.
     """
     spec = get_task(task)
-    if selection_order not in SELECTION_ORDERS:
-        raise DfkdError(f"ood selection_order {selection_order!r}: expected one of {list(SELECTION_ORDERS)}")
+    check_ood_settings({"sources": sources, "size": size, "multiple": multiple, "min_words": min_words,
+                        "max_words": max_words, "pair_mix": pair_mix, "pool_factor": pool_factor,
+                        "selection_order": selection_order, "rewrite_prob": rewrite_prob})
     lo, hi = TYPICAL_WORDS.get(spec.name, (3, 40))
     lo, hi = min_words or lo, max_words or hi
     size = size if size is not None else limit

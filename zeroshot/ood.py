@@ -216,6 +216,40 @@ def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: rand
 SELECTION_ORDERS = ("uncertain", "confident", "random")
 
 
+def check_ood_settings(settings: dict) -> None:
+    """Check the values of the ``ood`` generator's settings (every one present, defaults filled in) without
+    reading any text: what :func:`dfkd.transfer.check_generator_settings` runs before a compare starts.
+
+    Raises:
+        DfkdError: no ``sources``; ``size`` below 1 or ``multiple`` not positive; ``min_words`` / ``max_words``
+            below 1 or in the wrong order; ``pair_mix`` with an unknown kind, a negative proportion or none
+            positive; ``pool_factor`` below 1; ``selection_order`` not in :data:`SELECTION_ORDERS`;
+            ``rewrite_prob`` outside (0, 1].
+    """
+    if not settings["sources"]:
+        raise DfkdError("ood sources: expected at least one corpus, text file, folder or hub:<dataset>")
+    if settings["size"] is not None and settings["size"] < 1:
+        raise DfkdError(f"ood size {settings['size']}: expected at least 1 row")
+    if settings["multiple"] <= 0:
+        raise DfkdError(f"ood multiple {settings['multiple']}: expected a positive multiple of the train size")
+    lo, hi = settings["min_words"], settings["max_words"]
+    if any(w is not None and w < 1 for w in (lo, hi)) or (lo is not None and hi is not None and lo > hi):
+        raise DfkdError(f"ood min_words {lo} / max_words {hi}: expected positive word counts with min <= max")
+    if (mix := settings["pair_mix"]) is not None:
+        if unknown := set(mix) - set(PAIR_KINDS):
+            raise DfkdError(f"ood pair_mix: unknown pair kind(s) {sorted(unknown)}; expected some of "
+                            f"{list(PAIR_KINDS)}")
+        if any(v < 0 for v in mix.values()) or not any(v > 0 for v in mix.values()):
+            raise DfkdError(f"ood pair_mix {mix}: expected proportions >= 0, at least one positive")
+    if settings["pool_factor"] < 1:
+        raise DfkdError(f"ood pool_factor {settings['pool_factor']}: expected >= 1 (candidates per kept row)")
+    if settings["selection_order"] not in SELECTION_ORDERS:
+        raise DfkdError(f"ood selection_order {settings['selection_order']!r}: expected one of "
+                        f"{list(SELECTION_ORDERS)}")
+    if not 0 < settings["rewrite_prob"] <= 1:
+        raise DfkdError(f"ood rewrite_prob {settings['rewrite_prob']}: expected a share of tokens in (0, 1]")
+
+
 def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] | None = None,
                       order: str = "uncertain") -> np.ndarray:
     """Row indices covering the teacher's predicted classes in given shares, each class filled in ``order``.
