@@ -433,14 +433,21 @@ class CompareRun:
         results = {"name": self.config.name, "task": self.spec.name, "main_metric": self.spec.main_metric,
                    "config": _portable_config(self.config), "teacher": teacher, "arms": {}}
         recorded = self.recorded_rows()
+        # rows recorded with the same settings stay in results.json until they are reached, and rows of arms
+        # this run does not list stay for good: a run of some arms, or an interrupted one, loses no figure
+        order = [row.name for row in self.rows]
+        order += [name for name in recorded if name not in order]
+        done = {}
         for row in self.rows:
             if row.name in recorded:
-                results["arms"][row.name] = recorded[row.name]
+                done[row.name] = recorded[row.name]
                 results.setdefault("reused_rows", []).append(row.name)
                 print(f"{self.spec.name}/{row.name}: reused from {self.out / 'results.json'} (same settings and "
                       "teacher score)", flush=True)
             else:
-                results["arms"][row.name] = self.run_row(row)
+                done[row.name] = self.run_row(row)
+            results["arms"] = {name: done.get(name, recorded.get(name)) for name in order
+                               if name in done or name in recorded}
             results["wall_seconds"] = round(time.perf_counter() - started, 1)
             written = self.write(results)  # after every row, so a run whose student folders are gone resumes
         return written

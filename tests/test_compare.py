@@ -51,6 +51,13 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
         distiller.distill = real_distill
     assert reused["reused_rows"] == ["original"] and reused["arms"]["original"]["scores"] == arm["scores"]
     assert json.loads((tmp_path / "run" / "results.json").read_text())["arms"]["original"]["per_seed"] == arm["per_seed"]
+    # a row recorded with the same settings but not among this run's arms stays recorded (after this run's rows)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    saved["arms"] = {"ood": {**arm, "transfer_set": "ood"}, **saved["arms"]}
+    (tmp_path / "run" / "results.json").write_text(json.dumps(saved))
+    kept = json.loads(json.dumps(run_compare(config)["arms"]))
+    assert list(kept) == ["original", "ood"] and kept["ood"]["transfer_set"] == "ood"
+    assert list(json.loads((tmp_path / "run" / "results.json").read_text())["arms"]) == ["original", "ood"]
     # a setting that changes the figures: the row is run again (seeds 1 instead of 2)
     fewer = run_compare(config.replace(seeds=1))
     assert "reused_rows" not in fewer and len(fewer["arms"]["original"]["scores"]) == 1
