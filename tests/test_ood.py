@@ -203,3 +203,23 @@ def test_ood_generator_refuses_an_unknown_selection_order_before_reading_any_tex
     with pytest.raises(DfkdError, match=r"ood selection_order 'hard': expected one of \['uncertain', 'confident', "
                                         r"'random'\]"):
         ood_generator("sst2", sources=[str(tmp_path / "absent.txt")], size=10, selection_order="hard")
+
+
+def test_perturbed_share_makes_that_share_of_single_sentence_rows_perturbed_copies(tmp_path):
+    from dfkd.zeroshot import ood_generator
+    from dfkd.zeroshot.ood import ood_rows
+
+    docs = [[f"doc {d} sentence {i} has several more words" for i in range(5)] for d in range(20)]
+    plain = ood_rows(False, docs, 40, 0)
+    assert ood_rows(False, docs, 40, 0, perturbed_share=0.0)["text"] == plain["text"]  # 0: the rows as before
+    ds = ood_rows(False, docs, 40, 0, perturbed_share=0.25)
+    originals = {s for d in docs for s in d}
+    edited = [t for t in ds["text"] if t not in originals]
+    # 10 of 40 rows are copies with words dropped and one adjacent swap: never a corpus sentence, only its words
+    assert len(ds) == 40 and len(edited) == 10
+    assert all(set(t.split()) <= set(docs[0][0].split()) | {str(n) for n in range(20)} for t in edited)
+    assert len(set(ds["text"]) & originals) == 30
+    with pytest.raises(DfkdError, match=r"ood perturbed_share 1\.5: expected a share of rows in \[0, 1\]"):
+        ood_generator("cola", sources=[str(tmp_path / "absent.txt")], size=10, perturbed_share=1.5)
+    with pytest.raises(DfkdError, match="ood perturbed_share is for single-sentence tasks; mrpc is a pair task"):
+        ood_generator("mrpc", sources=[str(tmp_path / "absent.txt")], size=10, perturbed_share=0.3)

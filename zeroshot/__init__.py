@@ -39,7 +39,8 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
                   multiple: float = 2.0, min_words: int | None = None, max_words: int | None = None,
                   pair_mix: dict[str, float] | None = None, teacher: str | None = None,
                   pool_factor: float = 3.0, selection_order: str = "uncertain",
-                  rewriter: str = "models/mlm-minilm-l6", rewrite_prob: float = 0.15) -> tuple[Dataset, dict]:
+                  rewriter: str = "models/mlm-minilm-l6", rewrite_prob: float = 0.15,
+                  perturbed_share: float = 0.0) -> tuple[Dataset, dict]:
     """Out-of-domain rows for ``task`` (``source=ood``, no label); the task's own data is never read.
 
     Args:
@@ -54,6 +55,9 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
             (default :data:`PAIR_MIX`).
         rewriter / rewrite_prob: for ``rewritten`` pairs, the masked LM and the share of tokens it rewrites
             (:func:`dfkd.zeroshot.adversarial.mlm_rewrite`); not loaded otherwise.
+        perturbed_share: single-sentence tasks: the share of candidate rows that are perturbed sentences (words
+            dropped, one adjacent swap; :func:`dfkd.zeroshot.ood.ood_rows`), e.g. ungrammatical text for CoLA's
+            "unacceptable" class; pair tasks set ``perturbed`` in ``pair_mix`` instead.
         teacher: if given, keep ``size`` of ``pool_factor * size`` candidates so that the teacher's predicted
             classes come in the task's published class shares (:data:`PUBLISHED_LABEL_SHARES`; equal shares for
             other tasks; score bins evenly for regression), each class filled in ``selection_order``
@@ -64,13 +68,17 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
         The rows and ``{"ood": {...}}`` for the card (length range, target and actual rows, selection).
 
     Raises:
-        DfkdError: a setting value :func:`check_ood_settings` refuses; no size for a task without a published
-            train size; no usable sentences.
+        DfkdError: a setting value :func:`check_ood_settings` refuses; ``perturbed_share`` for a pair task; no
+            size for a task without a published train size; no usable sentences.
     """
     spec = get_task(task)
     check_ood_settings({"sources": sources, "size": size, "multiple": multiple, "min_words": min_words,
                         "max_words": max_words, "pair_mix": pair_mix, "pool_factor": pool_factor,
-                        "selection_order": selection_order, "rewrite_prob": rewrite_prob})
+                        "selection_order": selection_order, "rewrite_prob": rewrite_prob,
+                        "perturbed_share": perturbed_share})
+    if spec.pair and perturbed_share:
+        raise DfkdError(f"ood perturbed_share is for single-sentence tasks; {spec.name} is a pair task: expected "
+                        "pair_mix with a 'perturbed' share instead")
     lo, hi = TYPICAL_WORDS.get(spec.name, (3, 40))
     lo, hi = min_words or lo, max_words or hi
     size = size if size is not None else limit
@@ -88,9 +96,12 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
     mix = (pair_mix or PAIR_MIX) if spec.pair else None
     rewrites = bool(mix and mix.get("rewritten"))
     ds = ood_rows(spec.pair, docs, pool, seed, mix,
-                  rewrite=(lambda texts: mlm_rewrite(texts, rewriter, rewrite_prob, seed)) if rewrites else None)
+                  rewrite=(lambda texts: mlm_rewrite(texts, rewriter, rewrite_prob, seed)) if rewrites else None,
+                  perturbed_share=perturbed_share)
     info = {"sources": list(sources), "words": [lo, hi], "available_sentences": available, "target_rows": size,
             "pair_mix": mix, "selection": None}
+    if perturbed_share:
+        info["perturbed_share"] = perturbed_share
     if rewrites:
         info["rewriter"] = {"mlm": rewriter, "mask_prob": rewrite_prob}
     if teacher:

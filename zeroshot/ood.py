@@ -224,7 +224,7 @@ def check_ood_settings(settings: dict) -> None:
         DfkdError: no ``sources``; ``size`` below 1 or ``multiple`` not positive; ``min_words`` / ``max_words``
             below 1 or in the wrong order; ``pair_mix`` with an unknown kind, a negative proportion or none
             positive; ``pool_factor`` below 1; ``selection_order`` not in :data:`SELECTION_ORDERS`;
-            ``rewrite_prob`` outside (0, 1].
+            ``perturbed_share`` outside [0, 1]; ``rewrite_prob`` outside (0, 1].
     """
     if not settings["sources"]:
         raise DfkdError("ood sources: expected at least one corpus, text file, folder or hub:<dataset>")
@@ -246,6 +246,8 @@ def check_ood_settings(settings: dict) -> None:
     if settings["selection_order"] not in SELECTION_ORDERS:
         raise DfkdError(f"ood selection_order {settings['selection_order']!r}: expected one of "
                         f"{list(SELECTION_ORDERS)}")
+    if not 0 <= settings["perturbed_share"] <= 1:
+        raise DfkdError(f"ood perturbed_share {settings['perturbed_share']}: expected a share of rows in [0, 1]")
     if not 0 < settings["rewrite_prob"] <= 1:
         raise DfkdError(f"ood rewrite_prob {settings['rewrite_prob']}: expected a share of tokens in (0, 1]")
 
@@ -305,12 +307,15 @@ def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] |
 
 
 def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[str, float] | None = None,
-             rewrite: Callable[[list[str]], list[str]] | None = None) -> Dataset:
+             rewrite: Callable[[list[str]], list[str]] | None = None, perturbed_share: float = 0.0) -> Dataset:
     """``size`` out-of-domain rows (fewer if the text runs out): ``text`` [, ``text_pair``], ``source="ood"``.
 
     Args:
         rewrite: texts -> rewritten texts (same order), for the ``rewritten`` pairs of ``mix`` (e.g.
             :func:`dfkd.zeroshot.adversarial.mlm_rewrite`).
+        perturbed_share: single-sentence tasks: this share of the rows (rounded) are :func:`perturb`-ed
+            sentences (words dropped, one adjacent swap), mostly ungrammatical: candidates for a class that
+            edited text rarely falls in, such as CoLA's "unacceptable". Pair tasks take ``perturbed`` in ``mix``.
 
     Raises:
         DfkdError: an unknown pair kind; ``rewritten`` pairs without ``rewrite``.
@@ -330,4 +335,8 @@ def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[
                                   "source": ["ood"] * len(rows)})
     sentences = [s for d in docs for s in d]
     picked = rng.sample(sentences, min(size, len(sentences)))
+    n_perturbed = int(round(len(picked) * perturbed_share))
+    if n_perturbed:  # (the rows of perturbed_share 0 stay exactly as before the setting existed)
+        picked[:n_perturbed] = [perturb(s, rng) for s in picked[:n_perturbed]]
+        rng.shuffle(picked)
     return Dataset.from_dict({"text": picked, "source": ["ood"] * len(picked)})
