@@ -467,7 +467,11 @@ class CompareRun:
             why = f"settings {differ} differ" if differ else f"teacher dev score {t_old} != {self.t_main}"
             print(f"{self.spec.name}: not reusing the rows of {path} ({why}); they are run again", flush=True)
             return {}
-        return dict(old.get("arms", {}))
+        rows, other = _matching_rows(self.config, old)
+        if other:
+            print(f"{self.spec.name}: not reusing the rows {other} of {path} (their arm settings or variant "
+                  "differ)", flush=True)
+        return rows
 
     def write(self, results: dict) -> dict:
         table = format_compare_table(results)
@@ -478,16 +482,42 @@ class CompareRun:
         return {**results, "table": table}
 
 
-#: Fields of a compare run that do not change its rows' figures.
+#: Fields of a compare run that do not change its rows' figures, and those compared row by row
+#: (:func:`_row_settings`): a row's own arm settings and variant.
 _ROW_NEUTRAL = ("arms", "out", "name")
+_PER_ROW = ("arm_settings", "variants")
 _DEFAULTS = asdict(CompareConfig())
 
 
 def _differing_settings(config: CompareConfig, recorded: dict) -> list[str]:
-    """Sorted names of the fields that change a row's figures (all but :data:`_ROW_NEUTRAL`) whose value in
-    ``config`` differs from a recorded config (a field it lacks counts as its default)."""
+    """Sorted names of the run-wide fields that change every row's figures (all but :data:`_ROW_NEUTRAL` and
+    :data:`_PER_ROW`) whose value in ``config`` differs from a recorded config (a field it lacks counts as its
+    default)."""
     mine = _portable_config(config)
-    return sorted(k for k, v in mine.items() if k not in _ROW_NEUTRAL and recorded.get(k, _DEFAULTS.get(k)) != v)
+    return sorted(k for k, v in mine.items()
+                  if k not in _ROW_NEUTRAL + _PER_ROW and recorded.get(k, _DEFAULTS.get(k)) != v)
+
+
+def _row_settings(config: dict, row: str) -> dict:
+    """What decides one row's figures beyond the run-wide settings, in a (recorded) config: its arm's generator
+    settings and, for a variant row, the variant."""
+    variant = (config.get("variants") or {}).get(row)
+    arm = variant.get("arm", row) if variant else row
+    return {"arm_settings": (config.get("arm_settings") or {}).get(arm, {}), "variant": variant}
+
+
+def _matching_rows(config: CompareConfig, recorded: dict) -> tuple[dict, list[str]]:
+    """The rows of recorded results that ``config`` would compute the same way (same run-wide settings, checked
+    by the caller with :func:`_differing_settings`, and the same arm settings / variant of their own), and
+    the names of the recorded rows that were run with other settings of their own."""
+    mine, old = _portable_config(config), recorded.get("config", {})
+    rows, other = {}, []
+    for name, row in recorded.get("arms", {}).items():
+        if _row_settings(mine, name) == _row_settings(old, name):
+            rows[name] = row
+        else:
+            other.append(name)
+    return rows, other
 
 
 def _portable_config(config: CompareConfig) -> dict:
@@ -574,6 +604,9 @@ def summarise_runs(config: CompareConfig) -> dict:
         if differ := _differing_settings(task, res.get("config", {})):
             raise DfkdError(f"task {task.task}: {path} was run with other settings ({', '.join(differ)}); expected "
                             "the preset's, or run that task again")
+        res["arms"], other = _matching_rows(task, res)
+        if other:
+            print(f"{task.task}: rows {other} were recorded with other arm settings; left out", flush=True)
         if missing := [a for a in task.arms if a not in res["arms"]]:
             print(f"{task.task}: no recorded rows for {missing}; shown as '–'", flush=True)
         per_task[task.task] = res
@@ -629,7 +662,8 @@ def run_curve(config: CompareConfig) -> dict:
     curve: dict = {}
     for task, limit, run in plan:
         res = run.run()
-        for arm, a in res["arms"].items():
+        for arm in (row.name for row in run.rows):  # (not rows recorded for other arms in the same folder)
+            a = res["arms"][arm]
             examples = limit if limit is not None else a["transfer_rows"] if arm == "original" else None
             curve.setdefault(task, {"main_metric": res["main_metric"], "teacher": res["teacher"]["main"],
                                     "arms": {}})["arms"].setdefault(arm, []).append(

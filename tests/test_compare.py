@@ -58,6 +58,13 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     kept = json.loads(json.dumps(run_compare(config)["arms"]))
     assert list(kept) == ["original", "ood"] and kept["ood"]["transfer_set"] == "ood"
     assert list(json.loads((tmp_path / "run" / "results.json").read_text())["arms"]) == ["original", "ood"]
+    # settings of another arm changed: this arm's row is still reused, the other arm's recorded row is dropped
+    distiller.distill = lambda *a, **k: pytest.fail("a row whose own settings did not change was distilled again")
+    try:
+        other = run_compare(config.replace(arm_settings={"ood": {"size": 5}}))
+    finally:
+        distiller.distill = real_distill
+    assert other["reused_rows"] == ["original"] and list(other["arms"]) == ["original"]
     # a setting that changes the figures: the row is run again (seeds 1 instead of 2)
     fewer = run_compare(config.replace(seeds=1))
     assert "reused_rows" not in fewer and len(fewer["arms"]["original"]["scores"]) == 1

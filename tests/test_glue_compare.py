@@ -206,6 +206,13 @@ def test_limits_sweep_draws_the_data_efficiency_curve(tmp_path, tiny_teacher_dir
         assert points[0]["mean"] == pytest.approx(statistics.fmean(arm["scores"]))
     assert not (out / "limit-0" / "original").exists()  # zero-shot points never read the task's train split
     assert "| original | – |" in result["table"] and (out / "curve.png").stat().st_size > 1000
+    # a point's folder may also record rows of arms it does not run (kept with the same settings, e.g. copied
+    # from a full compare): they are not points of the curve
+    zero = json.loads((out / "limit-0" / "results.json").read_text())
+    zero["arms"]["original"] = json.loads((out / "limit-all" / "results.json").read_text())["arms"]["original"]
+    (out / "limit-0" / "results.json").write_text(json.dumps(zero))
+    again = json.loads(json.dumps(run_compare(config)))
+    assert [p["limit"] for p in again["curve"]["rte"]["arms"]["original"]] == [20, None]
     with pytest.raises(DfkdError, match="limit 49 is larger than the train split \\(48 rows\\)"):
         run_compare(config.replace(limits=[0, 49], out=str(tmp_path / "bad")))
     assert not (tmp_path / "bad").exists()
@@ -288,6 +295,11 @@ def test_summary_only_assembles_recorded_tasks_and_refuses_missing_or_other_sett
     assert result["summary"]["ood"] == {"avg_pct_of_teacher": 80.0, "avg_score": 48.0, "tasks": ["rte"]}
     assert "| ood | 48.0 ± 0.0 (80.0%) | – | 48.0 | 80.0 |" in result["table"]
     assert "ood: averaged over rte only (no figure for the other tasks)." in result["table"]
+    res["config"]["arm_settings"] = {"ood": {"size": 99}}  # that row was run with other ood settings: left out
+    (tmp_path / "run" / "rte" / "results.json").write_text(json.dumps(res))
+    result = summarise_runs(two_arms)
+    assert "ood" not in result["summary"] and "| ood |" not in result["table"]
+    assert result["summary"]["original"]["avg_pct_of_teacher"] == pytest.approx((92.5 + 77.5) / 2)
     record(stsb.replace(seeds=5), 0.80, [0.60, 0.64], 50.0)  # recorded with other settings: refused
     with pytest.raises(DfkdError, match=r"task stsb: .*stsb/results.json was run with other settings \(seeds\); "
                                         "expected the preset's, or run that task again"):
