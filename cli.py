@@ -228,7 +228,8 @@ def cmd_ood(args) -> None:
 
     _generators()
     spec, _ = _task(args)
-    settings = {k: getattr(args, k) for k in ("size", "multiple", "min_words", "max_words", "pool_factor")
+    settings = {k: getattr(args, k) for k in ("size", "multiple", "min_words", "max_words", "pool_factor",
+                                              "selection_order", "perturbed_share")
                 if getattr(args, k) is not None}
     if args.pair_mix:
         try:
@@ -422,8 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-words", type=int, help="default: the task's typical range")
     p.add_argument("--max-words", type=int)
     p.add_argument("--pair-mix", help="pair tasks: e.g. adjacent=0.4,random=0.3,perturbed=0.3 (the default)")
-    p.add_argument("--select-teacher", help="teacher-guided selection: class-balanced, most uncertain first")
+    p.add_argument("--select-teacher", help="teacher-guided selection: the task's class shares, each class filled "
+                   "in --selection-order")
     p.add_argument("--pool-factor", type=float, help="candidates per kept row for --select-teacher (default: 3)")
+    p.add_argument("--selection-order", help="uncertain (default: most uncertain first) | confident | random")
+    p.add_argument("--perturbed-share", type=float, help="single-sentence tasks: share of candidates that are "
+                   "perturbed sentences (words dropped, one swap), e.g. for CoLA's unacceptable class (default: 0)")
     _output_flags(p)
     p.set_defaults(func=cmd_ood)
 

@@ -186,10 +186,12 @@ def test_cli_ood_with_teacher_selection_and_labels(tmp_path, news_file, tiny_tea
 
     out = tmp_path / "ood"
     assert main(["ood", "--task", "sst2", "--source", str(news_file), "--size", "4", "--select-teacher",
-                 str(tiny_teacher_dir), "--pool-factor", "2", "--teacher", str(tiny_teacher_dir),
-                 "--out", str(out)]) == 0
+                 str(tiny_teacher_dir), "--pool-factor", "2", "--selection-order", "random", "--perturbed-share",
+                 "0.5", "--teacher", str(tiny_teacher_dir), "--out", str(out)]) == 0
     card = json.loads((out / "dfkd_card.json").read_text())
     assert card["generator"] == "ood" and card["rows"] == 4 and card["ood"]["selection"]["pool_rows"] == 8
+    assert card["ood"]["selection"]["order"] == "random" and card["ood"]["perturbed_share"] == 0.5
+    assert card["settings"]["selection_order"] == "random"
     assert card["rows_by_source"] == {"ood": 4} and card["teacher"] == str(tiny_teacher_dir)
     capsys.readouterr()
     assert main(["ood", "--task", "sst2", "--source", str(tmp_path / "none.txt"), "--out", str(tmp_path / "x")]) == 2
