@@ -148,6 +148,19 @@ def test_compare_refuses_a_bad_generator_value_before_its_first_arm(tmp_path, ti
         assert not (tmp_path / "run").exists()
 
 
+def test_a_rows_own_settings_are_its_arms_generator_settings_and_its_variant():
+    from dfkd.eval.compare import _row_settings
+
+    small = {"student": {"type": "config", "hidden_size": 16}}
+    config = {"arm_settings": {"original": {"limit": 40}, "ood": {"size": 9}},
+              "variants": {"small": small, "small-ood": {**small, "arm": "ood"}}}
+    assert _row_settings(config, "ood") == {"arm_settings": {"size": 9}, "variant": None}
+    # a variant without "arm" distils on the original arm's transfer set (Variant's default)
+    assert _row_settings(config, "small") == {"arm_settings": {"limit": 40}, "variant": small}
+    assert _row_settings(config, "small-ood")["arm_settings"] == {"size": 9}
+    assert _row_settings({}, "augment") == {"arm_settings": {}, "variant": None}
+
+
 def test_presets_load():
     from pathlib import Path
 
