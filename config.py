@@ -136,6 +136,12 @@ def keyword_names(fn: Callable, skip: Iterable[str] = ()) -> list[str] | None:
             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+def keyword_defaults(fn: Callable, skip: Iterable[str] = ()) -> dict:
+    """The default value of each keyword setting of ``fn`` that has one (minus ``skip``)."""
+    return {n: p.default for n, p in inspect.signature(fn).parameters.items()
+            if n not in set(skip) and p.default is not p.empty}
+
+
 def check_keywords(fn: Callable, settings: dict, where: str, skip: Iterable[str] = ()) -> None:
     """Check ``settings`` against ``fn``'s keyword parameters (minus ``skip``) and their annotations.
 

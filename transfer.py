@@ -32,7 +32,7 @@ from pathlib import Path
 from datasets import Dataset, load_from_disk
 
 from . import __version__
-from .config import check_keywords, keyword_names
+from .config import check_keywords, keyword_defaults, keyword_names
 from .errors import DfkdError
 from .files import atomic_dir
 from .registry import Registry
@@ -189,10 +189,8 @@ def check_generator_settings(generator: str, settings: dict, where: str) -> Gene
     own = {k: v for k, v in settings.items() if k not in COMMON}
     check_keywords(gen.fn, own, where, skip=("task", *COMMON))
     if gen.check is not None:
-        defaults = {k: p.default for k, p in inspect.signature(gen.fn).parameters.items()
-                    if k not in ("task", *COMMON) and p.default is not inspect.Parameter.empty}
         try:
-            gen.check({**defaults, **own})
+            gen.check({**keyword_defaults(gen.fn, skip=("task", *COMMON)), **own})
         except DfkdError as err:
             raise DfkdError(f"{where}: {err}") from None
     return gen

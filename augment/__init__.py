@@ -8,13 +8,12 @@ of ``dfkd compare`` all run the same code.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
 from datasets import Dataset
 
-from ..config import check_keywords
+from ..config import check_keywords, keyword_defaults
 from ..distill.vectors import WordVectors
 from ..errors import DfkdError
 from ..tasks import TaskSpec, get_task
@@ -48,9 +47,7 @@ def check_augment_settings(settings: dict) -> None:
     own = {k: v for k, v in settings.items() if k not in ("method", "batch_size", "num_proc")}
     cls = AUGMENTERS.get(settings["method"])
     check_keywords(cls.__init__, own, f"augmentation method {settings['method']!r}", skip=("self",))
-    defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
-                if k != "self" and p.default is not inspect.Parameter.empty}
-    cls.check_settings({**defaults, **own})
+    cls.check_settings({**keyword_defaults(cls.__init__, skip=("self",)), **own})
     if settings["batch_size"] < 1:
         raise DfkdError(f"augment batch_size {settings['batch_size']}: expected at least 1 row per batch")
 
