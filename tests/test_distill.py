@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -227,6 +228,45 @@ class _StopAt(Callback):
             raise KeyboardInterrupt
 
 
+class _Record(Callback):
+    """Records every step's loss and every evaluation's score, as the callbacks see them."""
+
+    def __init__(self):
+        self.losses, self.evals = [], []
+
+    def on_step_end(self, trainer, step, examples, loss, parts):
+        self.losses.append(loss)
+
+    def on_evaluate(self, trainer, step, score, best):
+        self.evals.append((step, score))
+
+
+def test_trainer_history_has_each_evaluation_with_the_mean_loss_since_the_last(tmp_path, tiny_teacher_dir):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from dfkd.distill.students import build_student
+
+    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
+    ds = _labelled_toy(120)
+    # 10 steps per epoch; evaluations at steps 4, 8 (eval_every), 10 (epoch end), 12 (budget)
+    cfg = TrainingConfig(batch_size=10, max_steps=12, learning_rate=1e-3, max_length=16, eval_every=4,
+                         checkpoint_every=0, seed=0)
+    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
+            "intermediate_size": 64}
+    rec = _Record()
+    summary = Trainer(build_student(teacher, spec), tok, SST2, cfg, DistillationConfig(), "teacher",
+                      tmp_path / "s", [rec]).fit(ds.select(range(100)), ds.select(range(100, 120)))
+    history = summary["history"]
+    assert [h["step"] for h in history] == [4, 8, 10, 12]
+    windows = [rec.losses[0:4], rec.losses[4:8], rec.losses[8:10], rec.losses[10:12]]
+    for h, w, (step, score) in zip(history, windows, rec.evals, strict=True):
+        assert h["train_loss"] == pytest.approx(sum(w) / len(w), rel=1e-6)
+        assert (h["step"], h["val"]) == (step, score)
+    saved = json.loads((tmp_path / "s" / "dfkd_training.json").read_text())
+    assert saved["history"] == history
+
+
 @pytest.mark.slow
 def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, tiny_teacher_dir):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -248,7 +288,7 @@ def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, t
         student = build_student(teacher, spec)
         return Trainer(student, tok, SST2, cfg, DistillationConfig(), "teacher", out, list(callbacks)).fit(train, val)
 
-    run(tmp_path / "straight")
+    straight = run(tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "resumed", [_StopAt(14)])  # last checkpoint at step 12, mid-epoch: steps 13-14 redone
     assert not (tmp_path / "resumed").exists() and (tmp_path / "resumed.partial" / "checkpoint").exists()
@@ -256,6 +296,9 @@ def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, t
     summary = run(tmp_path / "resumed", [second])
     assert second.seen == list(range(13, 21))  # resumed, not restarted
     assert summary["steps"] == 20 and not (tmp_path / "resumed.partial").exists()
+    # the mean loss of the one evaluation covers steps 1-20 across the interruption, as without it
+    assert [h["step"] for h in summary["history"]] == [20]
+    assert summary["history"][0]["train_loss"] == pytest.approx(straight["history"][0]["train_loss"], rel=1e-5)
     cfg = replace(cfg, learning_rate=2e-3)  # same folder, other settings: refuse rather than reuse
     with pytest.raises(DfkdError, match="holds a finished run with other settings"):
         run(tmp_path / "straight")
