@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from accelerate.utils import set_seed
@@ -87,7 +87,8 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
 
     Raises:
         DfkdError: unlabelled or malformed transfer set; teacher/student mismatch; an unknown strategy or bad
-            settings; a recipe that needs teacher internals with an incompatible layer mapping.
+            settings; a recipe that needs teacher internals with an incompatible layer mapping; ``out`` holding
+            a finished run with another stage schedule (recorded as ``schedule`` in ``dfkd_training.json``).
     """
     from .label import load_teacher
     from .students import build_student_and_tokenizer, check_compatible, check_student_spec
@@ -104,8 +105,15 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     config = config or TrainingConfig()
     losses = losses or DistillationConfig()
     train, val = held_out_split(ds, val_size, config.seed)
-    if plan and (out / "dfkd_training.json").is_file():  # finished before; its intermediate stages are gone
-        return json.loads((out / "dfkd_training.json").read_text())
+    schedule = json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
+    if (out / "dfkd_training.json").is_file():  # finished before (a schedule's intermediate stages are gone)
+        done = json.loads((out / "dfkd_training.json").read_text())
+        recorded = done.get("schedule", "unrecorded" if "stages" in done else None)  # older dfkd: not recorded
+        if recorded not in (schedule, "unrecorded" if schedule else None):
+            raise DfkdError(f"{out} holds a finished run with another stage schedule; expected the same schedule "
+                            "to resume, or a new output folder")
+        if schedule:
+            return done
     plan = plan or [Stage()]
     outs = [out.with_name(f"{out.name}.stage-{k}") for k in range(1, len(plan))] + [out]
     texts = list(train["text"]) + (list(train["text_pair"]) if spec.pair else [])  # for own-vocabulary students
@@ -127,7 +135,8 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
         current = {"type": "checkpoint", "path": str(stage_out)}
     if len(plan) == 1:
         return summaries[-1]
-    summary = {**summaries[-1], "stages": summaries, "steps": sum(s["steps"] for s in summaries),
+    summary = {**summaries[-1], "stages": summaries, "schedule": schedule,
+               "steps": sum(s["steps"] for s in summaries),
                "train_seconds": round(sum(s["train_seconds"] for s in summaries), 1)}
     (out / "dfkd_training.json").write_text(json.dumps(summary, indent=2))  # the schedule's record, not stage k's
     for stage_out in outs[:-1]:  # the final student exists; intermediate students are no longer needed

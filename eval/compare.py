@@ -110,6 +110,9 @@ class CompareConfig:
         strategies: settings of training strategies by name, e.g. ``{"adversarial": {AdversarialConfig fields}}``.
         latency: measure CPU latency of the teacher and of each arm's first student.
         out: output folder.
+        stages: a schedule (:class:`dfkd.distill.distiller.Stage` dicts) every row trains with, e.g. TinyBERT's
+            layer-wise stage then its prediction stage (``configs/tinybert-two-stage.json``); a variant's own
+            ``stages`` replace it. ``None``: one stage with ``losses``.
         limits: the data-efficiency curve: the same student and budget with each number of task examples
             (``0``: the zero-shot arms only; ``null``: all of train) for every arm that reads task data, written
             to ``out/[<task>/]limit-<n>/``, plus the curve (``results.json`` ``curve``, ``curve.png``).
@@ -132,6 +135,7 @@ class CompareConfig:
     latency: bool = True
     out: str = "runs/compare"
     name: str | None = None
+    stages: list | None = None
     limits: list[int | None] | None = None
 
     @classmethod
@@ -212,6 +216,7 @@ class CompareRun:
     :meth:`transfer_set` (per arm, built once), :meth:`run_row` (the seeds of one row) and :meth:`write`."""
 
     def __init__(self, config: CompareConfig):
+        from ..distill.distiller import read_stages
         from ..distill.losses import DistillationConfig
         from ..distill.trainer import STRATEGIES, TrainingConfig
 
@@ -232,6 +237,9 @@ class CompareRun:
             raise DfkdError(f"task {self.spec.name}: no teacher; expected a teacher folder, asset name or hub id")
         self.training = TrainingConfig.from_dict(config.training, "training")
         self.losses = from_dict(DistillationConfig, config.losses, "losses")
+        self.stages = {row.name: read_stages(row.variant.stages, f"variant {row.name!r} stages")
+                       if row.variant and row.variant.stages is not None else read_stages(config.stages)
+                       for row in self.rows}
         from ..distill.students import check_student_spec
 
         self.strategy_settings = {}
@@ -378,7 +386,7 @@ class CompareRun:
             s_dir = row_dir / f"seed-{seed}"
             summary = distill(ds, spec, config.teacher, student, s_dir / "student", replace(training, seed=seed),
                               losses, config.val_size, strategy=strategy, strategy_settings=settings,
-                              stages=v.stages)
+                              stages=self.stages[row.name])
             stages["distill_s"] = round(stages.get("distill_s", 0.0) + summary["train_seconds"], 1)
             score = _json_cache(s_dir / "eval.json", lambda s_dir=s_dir, seed=seed: self._student_eval(s_dir, seed))
             stages["eval_s"] = round(stages.get("eval_s", 0.0) + score["eval_seconds"], 1)

@@ -111,6 +111,36 @@ def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, 
     assert arms["original-again"]["transfer_set"] == "original-again" and arms["original-again"]["transfer_rows"] == 20
 
 
+def test_a_run_wide_schedule_trains_every_row_unless_a_variant_has_its_own(tmp_path, tiny_teacher_dir):
+    data = write_sst2(tmp_path / "SST-2", n_train=40, n_dev=16)
+    config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir),
+                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
+                                    "num_attention_heads": 2, "intermediate_size": 32},
+                           arms=["original"], seeds=1,
+                           stages=[{"losses": {"kd_weight": 0, "extra": [{"name": "hidden_mse", "mapping": "last"}]},
+                                    "training": {"max_steps": 2}}, {"training": {"max_steps": 3}}],
+                           variants={"one-stage": {"arm": "original", "stages": [{"training": {"max_steps": 1}}]}},
+                           training={"batch_size": 8, "max_steps": 7, "max_length": 16, "checkpoint_every": 0},
+                           val_size=8, latency=False, out=str(tmp_path / "run"))
+    arms = run_compare(config)["arms"]
+    assert arms["original"]["per_seed"][0]["steps"] == 2 + 3 and arms["one-stage"]["per_seed"][0]["steps"] == 1
+    record = json.loads((tmp_path / "run" / "original" / "seed-0" / "student" / "dfkd_training.json").read_text())
+    assert [st["steps"] for st in record["stages"]] == [2, 3]
+    # the schedule is a run-wide setting: its rows are not reused, and the students trained on the old schedule
+    # are refused rather than taken for the new one (a schedule that differs only before its last stage too)
+    for other in ([{"training": {"max_steps": 4}}], [config.stages[0] | {"training": {"max_steps": 1}}, config.stages[1]]):
+        with pytest.raises(DfkdError, match=r"seed-0/student holds a finished run with another stage schedule; "
+                                            r"expected the same schedule to resume, or a new output folder$"):
+            run_compare(config.replace(stages=other))
+    # a bad schedule, run-wide or a variant's, is refused before any work, with no output folder
+    for bad, message in ((dict(stages={"training": {}}), r"^stages: expected a non-empty JSON list of stages"),
+                         (dict(variants={"v": {"stages": [{"epochs": 2}]}}),
+                          r"^variant 'v' stages\[1\]: unknown key 'epochs'")):
+        with pytest.raises(DfkdError, match=message):
+            run_compare(config.replace(out=str(tmp_path / "bad"), **bad))
+        assert not (tmp_path / "bad").exists()
+
+
 def test_compare_rejects_unknown_arm_and_preset_keys(tmp_path):
     with pytest.raises(DfkdError, match="unknown compare arm 'magic'; expected one of: augment, ood, ood\\+adversarial, original"):
         run_compare(CompareConfig(arms=["magic"], out=str(tmp_path / "x")))
