@@ -138,8 +138,9 @@ def keyword_names(fn: Callable, skip: Iterable[str] = ()) -> list[str] | None:
 
 def keyword_defaults(fn: Callable, skip: Iterable[str] = ()) -> dict:
     """The default value of each keyword setting of ``fn`` that has one (minus ``skip``)."""
+    skip = set(skip)
     return {n: p.default for n, p in inspect.signature(fn).parameters.items()
-            if n not in set(skip) and p.default is not p.empty}
+            if n not in skip and p.default is not p.empty}
 
 
 def check_keywords(fn: Callable, settings: dict, where: str, skip: Iterable[str] = ()) -> None:

@@ -108,8 +108,9 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     schedule = json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
     if (out / "dfkd_training.json").is_file():  # finished before (a schedule's intermediate stages are gone)
         done = json.loads((out / "dfkd_training.json").read_text())
-        recorded = done.get("schedule", "unrecorded" if "stages" in done else None)  # older dfkd: not recorded
-        if recorded not in (schedule, "unrecorded" if schedule else None):
+        staged = "stages" in done
+        recorded = done.get("schedule", schedule) if staged else None  # an older dfkd recorded no schedule
+        if staged != bool(schedule) or recorded != schedule:
             raise DfkdError(f"{out} holds a finished run with another stage schedule; expected the same schedule "
                             "to resume, or a new output folder")
         if schedule:

@@ -335,7 +335,8 @@ class Trainer:
         Returns:
             A summary dict: ``steps``, ``best_val`` (selection score), ``train_seconds``, ``train_examples``,
             ``history`` (one ``{"step", "train_loss", "val"}`` per evaluation: the mean training loss since the
-            previous evaluation and the selection score, as HF Trainer's ``log_history``), ``config``. When ``out_dir`` already holds a finished run, returns its saved summary.
+            previous evaluation and the selection score, as HF Trainer's ``log_history``), ``config``. When
+            ``out_dir`` already holds a finished run, returns its saved summary.
 
         Raises:
             DfkdError: ``out_dir`` or its work folder holds a run with other settings.
@@ -351,7 +352,7 @@ class Trainer:
         summary = {"steps": state["step"], "train_examples": state["step"] * self.config.batch_size
                    * self.accelerator.num_processes, "best_val": state["best"], "best_step": state["best_step"],
                    "selection": self.selection, "train_seconds": round(state["train_seconds"], 1),
-                   "history": state.get("history", []), **settings}
+                   "history": state["history"], **settings}
         if self.accelerator.is_main_process:
             self._finish(self.work_dir / "best", summary)
         self.accelerator.wait_for_everyone()
@@ -412,7 +413,7 @@ class Trainer:
         self._resume_rng = None
         if (ckpt / "loop.json").exists():
             acc.load_state(str(ckpt))
-            state = json.loads((ckpt / "loop.json").read_text())
+            state = {**state, **json.loads((ckpt / "loop.json").read_text())}  # an older dfkd's: no history
             self.load_extra(ckpt)
             # a new data-loader iterator draws from torch's RNG; restore it after that draw (first batch)
             self._resume_rng = torch.load(ckpt / f"torch_rng-{acc.process_index}.pt")
@@ -427,8 +428,8 @@ class Trainer:
         """Score the model on ``val``; the main process keeps it in ``<work>/best`` when it is the best so far."""
         acc = self.accelerator
         score = self.score(val)
-        mean_loss = state.get("loss_sum", 0.0) / state["loss_steps"] if state.get("loss_steps") else None
-        state.setdefault("history", []).append({"step": step, "train_loss": mean_loss, "val": score})
+        mean_loss = state["loss_sum"] / state["loss_steps"] if state["loss_steps"] else None
+        state["history"].append({"step": step, "train_loss": mean_loss, "val": score})
         state["loss_sum"], state["loss_steps"] = 0.0, 0
         if (score > state["best"] or self.selection == "last") and acc.is_main_process:
             state["best"], state["best_step"] = score, step
@@ -473,8 +474,8 @@ class Trainer:
                     self._resume_rng = None
                 loss, parts = self.training_step(batch, step)
                 step += 1
-                state["loss_sum"] = state.get("loss_sum", 0.0) + float(loss)
-                state["loss_steps"] = state.get("loss_steps", 0) + 1
+                state["loss_sum"] += loss
+                state["loss_steps"] += 1
                 self._emit("on_step_end", step, len(batch["input_ids"]) * acc.num_processes, loss, parts)
                 if (cfg.eval_every and step % cfg.eval_every == 0) or step % per_epoch == 0 or step == total:
                     self._evaluate(state, step, val)

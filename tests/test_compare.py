@@ -128,7 +128,8 @@ def test_a_run_wide_schedule_trains_every_row_unless_a_variant_has_its_own(tmp_p
     assert [st["steps"] for st in record["stages"]] == [2, 3]
     # the schedule is a run-wide setting: its rows are not reused, and the students trained on the old schedule
     # are refused rather than taken for the new one (a schedule that differs only before its last stage too)
-    for other in ([{"training": {"max_steps": 4}}], [config.stages[0] | {"training": {"max_steps": 1}}, config.stages[1]]):
+    shorter_first = [config.stages[0] | {"training": {"max_steps": 1}}, config.stages[1]]
+    for other in ([{"training": {"max_steps": 4}}], shorter_first):
         with pytest.raises(DfkdError, match=r"seed-0/student holds a finished run with another stage schedule; "
                                             r"expected the same schedule to resume, or a new output folder$"):
             run_compare(config.replace(stages=other))
