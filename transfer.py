@@ -22,6 +22,7 @@ never special-case one. The registry lives here, in the base; generator modules 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections import Counter
@@ -81,20 +82,38 @@ def register_generator(name: str, source: str, reads_task_data: bool = True, des
     """Decorator: register ``fn`` as the generator ``name`` whose rows carry ``source``; ``check`` validates
     its settings' values cheaply (:attr:`Generator.check`).
 
+    The registry keeps ``fn`` itself (:func:`build_transfer_set` checks the settings once, before the call);
+    the name the decorator returns is ``fn`` behind the same ``check`` (defaults filled in), so a direct call
+    is refused a bad value as a registry call is, and ``fn`` need not check its settings itself.
+
     Raises:
         DfkdError: ``fn`` lacks one of the common settings (:data:`COMMON`), or the name is taken.
     """
 
     def add(fn):
-        params = inspect.signature(fn).parameters
-        if missing := [c for c in COMMON if c not in params]:
+        signature = inspect.signature(fn)
+        if missing := [c for c in COMMON if c not in signature.parameters]:
             raise DfkdError(f"generator {name!r} does not take the common setting(s) {missing}; expected "
                             f"generate(task, *, {', '.join(COMMON)}, **settings)")
         if source not in SOURCES:
             SOURCES.append(source)
         GENERATORS.register(name, Generator(name, fn, source, reads_task_data,
                                             description or (fn.__doc__ or "").strip().splitlines()[0], check))
-        return fn
+        if check is None:
+            return fn
+        passed_on = [n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD]
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            own = {k: v for k, v in bound.arguments.items() if k not in ("task", *COMMON, *passed_on)}
+            for n in passed_on:
+                own.update(bound.arguments[n])
+            check(own)
+            return fn(*args, **kwargs)
+
+        return checked
 
     return add
 

@@ -327,3 +327,18 @@ def test_regression_pair_rows_keep_the_score_unknown_on_variants_and_each_side_i
         same_first = rows["text"][i] == rows["text"][base]
         same_second = rows["text_pair"][i] == rows["text_pair"][base]
         assert same_first != same_second and (rows["text"][i] + rows["text_pair"][i]).count(" #") == 1
+
+
+def test_a_direct_generator_call_is_checked_as_a_registry_call_and_the_registry_keeps_the_plain_function(tmp_path):
+    from dfkd.augment import augment_generator
+    from dfkd.transfer import GENERATORS
+
+    absent = tmp_path / "no-task-folder"  # a check that ran after reading the task would name this folder
+    with pytest.raises(DfkdError, match=r"^augment batch_size 0: expected at least 1 row per batch$"):
+        augment_generator("sst2", data_dir=absent, batch_size=0)
+    # the method's own settings arrive through **settings and are checked too
+    with pytest.raises(DfkdError, match=r"augmentation method 'tinybert': unknown key 'num_augs' \(did you mean 'num_aug'\?\)"):
+        augment_generator("sst2", data_dir=absent, num_augs=4)
+    with pytest.raises(DfkdError, match=r"^unknown augmentation method 'nope'; expected one of: tang, tinybert$"):
+        augment_generator("sst2", data_dir=absent, method="nope")
+    assert augment_generator.__wrapped__ is GENERATORS.get("augment").fn

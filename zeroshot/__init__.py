@@ -72,10 +72,6 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
             size for a task without a published train size; no usable sentences.
     """
     spec = get_task(task)
-    check_ood_settings({"sources": sources, "size": size, "multiple": multiple, "min_words": min_words,
-                        "max_words": max_words, "pair_mix": pair_mix, "pool_factor": pool_factor,
-                        "selection_order": selection_order, "rewrite_prob": rewrite_prob,
-                        "perturbed_share": perturbed_share})
     if spec.pair and perturbed_share:
         raise DfkdError(f"ood perturbed_share is for single-sentence tasks; {spec.name} is a pair task: expected "
                         "pair_mix with a 'perturbed' share instead")
