@@ -54,7 +54,8 @@ class TrainingConfig:
         learning_rate / weight_decay / warmup_ratio / max_grad_norm: AdamW and schedule settings;
             warm-up is ``warmup_ratio`` of the total steps.
         max_length: tokens per example after truncation.
-        eval_every: steps between validations (0: at the end of each epoch only).
+        eval_every: steps between validations; the end of each epoch and the last step are validated too, so
+            a small transfer set is scored once per pass as well (0: at the end of each epoch only).
         checkpoint_every: steps between resumable checkpoints (0: never).
         freeze_word_embeddings: keep the word embedding matrix fixed (faster on CPU, and keeps a small
             training set from moving rare words).
