@@ -48,6 +48,24 @@ def compute_metrics(task: TaskSpec, preds: np.ndarray, refs: np.ndarray) -> dict
     return out
 
 
+def majority_baseline(task: TaskSpec, refs: np.ndarray) -> dict | None:
+    """The scores of answering the most frequent gold class to every row: the floor a classifier's figures are
+    read against (on GLUE's MRPC dev, "equivalent" everywhere scores F1 0.812; on RTE, accuracy 0.527).
+
+    Args:
+        refs: ``(n,)`` gold class indices.
+
+    Returns:
+        ``{"label": class index, "metrics": {metric key: value}}``; ``None`` for regression (a constant answer
+        has no correlation).
+    """
+    if task.is_regression:
+        return None
+    refs = np.asarray(refs, dtype=np.int64)
+    label = int(np.bincount(refs).argmax())
+    return {"label": label, "metrics": compute_metrics(task, np.full_like(refs, label), refs)}
+
+
 def agreement(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.ndarray) -> float:
     """Teacher-student agreement: the fraction of equal predicted classes (Pearson r for regression)."""
     s, t = predictions(student_logits, task), predictions(teacher_logits, task)

@@ -435,11 +435,18 @@ class CompareRun:
         return {**row, "eval_seconds": round(time.perf_counter() - t, 1)}
 
     def run(self) -> dict:
-        """Every row; writes ``results.json``, ``results.md`` and ``chart.png`` and returns the results."""
+        """Every row; writes ``results.json``, ``results.md`` and ``chart.png`` and returns the results (with
+        ``majority_baseline`` for a classification task: see :func:`dfkd.metrics.majority_baseline`)."""
+        from ..metrics import majority_baseline
+
         started = time.perf_counter()
         teacher = self.teacher_row()
         results = {"name": self.config.name, "task": self.spec.name, "main_metric": self.spec.main_metric,
                    "config": _portable_config(self.config), "teacher": teacher, "arms": {}}
+        if (floor := majority_baseline(self.spec, self.dev["label"])) is not None:
+            main = floor["metrics"][self.spec.main_metric]
+            results["majority_baseline"] = {**floor, "main": main, "pct_of_teacher":
+                                            100 * main / teacher["main"] if teacher["main"] else None}
         recorded = self.recorded_rows()
         # rows recorded with the same settings stay in results.json until they are reached, and rows of arms
         # this run does not list stay for good: a run of some arms, or an interrupted one, loses no figure
@@ -879,6 +886,10 @@ def format_compare_table(results: dict) -> str:
             f(a["pct_of_teacher"]), f"{a['agreement']:.4f}",
             f(a["params"] / 1e6, ".2f"), f(a["latency_ms_b1"]), f(a["latency_ms_b32"]), str(a["transfer_rows"]),
             f(st.get("generate_s")), f(st.get("label_s")), f(st.get("distill_s")), f(st.get("eval_s"))]) + " |")
+    if floor := results.get("majority_baseline"):
+        pct = "" if floor["pct_of_teacher"] is None else f" ({floor['pct_of_teacher']:.1f}% of the teacher)"
+        lines += ["", f"Answering the majority class ({floor['label']}) to every dev row scores {floor['main']:.4f}"
+                  f"{pct}: the floor every row is read against."]
     shares = {name: a["teacher_label_shares"] for name, a in results["arms"].items() if a.get("teacher_label_shares")}
     if shares:
         first = next(iter(shares.values()))

@@ -34,6 +34,11 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     assert set(arm["stages_s"]) >= {"generate_s", "label_s", "distill_s", "eval_s"}
     assert (tmp_path / "run" / "chart.png").stat().st_size > 1000
     assert "| original |" in result["table"] and result["table"] == (tmp_path / "run" / "results.md").read_text().strip()
+    dev_labels = [int(line.rsplit("\t", 1)[1]) for line in (data / "dev.tsv").read_text().splitlines()[1:]]
+    majority = max((0, 1), key=dev_labels.count)
+    floor = saved["majority_baseline"]
+    assert floor["label"] == majority and floor["main"] == pytest.approx(dev_labels.count(majority) / len(dev_labels))
+    assert f"Answering the majority class ({majority}) to every dev row scores {floor['main']:.4f}" in result["table"]
     # resuming a finished run recomputes nothing and gives the same scores
     again = run_compare(config)
     assert again["arms"]["original"]["scores"] == arm["scores"]

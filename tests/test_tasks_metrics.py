@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dfkd.errors import DfkdError
-from dfkd.metrics import agreement, compute_metrics
+from dfkd.metrics import agreement, compute_metrics, majority_baseline
 from dfkd.tasks import TASKS, custom_task, get_task, load_task
 
 from conftest import FIXTURES
@@ -118,3 +118,14 @@ def test_agreement_counts_equal_argmax():
     s = np.array([[2.0, 1.0], [0.0, 1.0], [0.0, 3.0]])
     t = np.array([[5.0, 1.0], [3.0, 1.0], [0.0, 1.0]])
     assert agreement(get_task("sst2"), s, t) == pytest.approx(2 / 3)
+
+
+def test_majority_baseline_scores_the_most_frequent_gold_class_everywhere():
+    mrpc = get_task("mrpc")
+    floor = majority_baseline(mrpc, np.array([1, 1, 0, 1]))
+    # "equivalent" (1) to all four: accuracy 3/4; F1 = 2 * precision 3/4 * recall 1 / (3/4 + 1) = 6/7
+    assert floor["label"] == 1
+    assert floor["metrics"] == pytest.approx({"accuracy": 0.75, "f1": 6 / 7})
+    cola = majority_baseline(get_task("cola"), np.array([0, 0, 1]))
+    assert cola["label"] == 0 and cola["metrics"]["matthews_correlation"] == 0.0  # a constant answer: MCC 0
+    assert majority_baseline(get_task("stsb"), np.array([0.5, 3.2])) is None
