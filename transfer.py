@@ -91,8 +91,8 @@ def register_generator(name: str, source: str, reads_task_data: bool = True, des
     """
 
     def add(fn):
-        signature = inspect.signature(fn)
-        if missing := [c for c in COMMON if c not in signature.parameters]:
+        params = inspect.signature(fn).parameters
+        if missing := [c for c in COMMON if c not in params]:
             raise DfkdError(f"generator {name!r} does not take the common setting(s) {missing}; expected "
                             f"generate(task, *, {', '.join(COMMON)}, **settings)")
         if source not in SOURCES:
@@ -101,16 +101,10 @@ def register_generator(name: str, source: str, reads_task_data: bool = True, des
                                             description or (fn.__doc__ or "").strip().splitlines()[0], check))
         if check is None:
             return fn
-        passed_on = [n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD]
 
         @functools.wraps(fn)
-        def checked(*args, **kwargs):
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            own = {k: v for k, v in bound.arguments.items() if k not in ("task", *COMMON, *passed_on)}
-            for n in passed_on:
-                own.update(bound.arguments[n])
-            check(own)
+        def checked(*args, **kwargs):  # generators take every setting by keyword (COMMON and their own)
+            _check_values(fn, check, {k: v for k, v in kwargs.items() if k not in ("task", *COMMON)})
             return fn(*args, **kwargs)
 
         return checked
@@ -195,6 +189,11 @@ def load_transfer_set(path: str | Path) -> tuple[Dataset, dict]:
     return load_from_disk(str(path)), json.loads((path / CARD).read_text())
 
 
+def _check_values(fn: Callable, check: Callable[[dict], None], own: dict) -> None:
+    """Run a generator's value ``check`` on its own settings ``own`` with its defaults filled in."""
+    check({**keyword_defaults(fn, skip=("task", *COMMON)), **own})
+
+
 def check_generator_settings(generator: str, settings: dict, where: str) -> Generator:
     """The registered generator ``generator``, after checking its own ``settings`` (the common call's
     ``split``/``limit`` may be among them) against its signature, and their values with its
@@ -209,7 +208,7 @@ def check_generator_settings(generator: str, settings: dict, where: str) -> Gene
     check_keywords(gen.fn, own, where, skip=("task", *COMMON))
     if gen.check is not None:
         try:
-            gen.check({**keyword_defaults(gen.fn, skip=("task", *COMMON)), **own})
+            _check_values(gen.fn, gen.check, own)
         except DfkdError as err:
             raise DfkdError(f"{where}: {err}") from None
     return gen
