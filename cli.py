@@ -133,7 +133,9 @@ def cmd_teacher(args) -> None:
     recipe = TEACHER_RECIPES.get(spec.name)  # the task's default recipe; a custom task starts from SST-2's
     config = _training_config(args, **asdict(recipe.config if recipe else DEFAULT_TEACHER_CONFIG))
     card = train_teacher(spec, args.base, args.out, data_dir, config, limit=args.limit,
-                         val_size=recipe.val_size if recipe else 0.1)
+                         val_size=recipe.val_size if recipe else 0.1,
+                         val_min_words=args.val_min_words if args.val_min_words is not None
+                         else (recipe.val_min_words if recipe else None))
     print(json.dumps({k: card[k] for k in ("task", "base", "dev_metrics", "wall_seconds")}, indent=2))
 
 
@@ -350,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "a folder or a hub id")
     p.add_argument("--out", required=True)
     p.add_argument("--limit", type=int, help="use only the first N training rows")
+    p.add_argument("--val-min-words", type=int, help="hold the model-selection slice out of train rows of at least "
+                   "N words only (default: the task's recipe; SST-2: 12, as its dev holds whole sentences); 0: any row")
     _training_flags(p)
     p.set_defaults(func=cmd_teacher)
 

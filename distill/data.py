@@ -29,20 +29,35 @@ def encode(ds: Dataset, tokenizer, max_length: int, desc: str = "tokenising") ->
     return ds.map(tok, batched=True, batch_size=1000, desc=desc)
 
 
-def held_out_split(ds, val_size: int | float, seed: int):
+def held_out_split(ds, val_size: int | float, seed: int, min_words: int | None = None):
     """Split a dataset into (train, validation slice): ``val_size`` rows (or fraction), seeded shuffle.
 
     The slice is capped at 10% of the rows so a small dataset keeps most of its rows for training.
 
+    Args:
+        min_words: draw the slice only from rows of at least this many words (``text`` and ``text_pair``
+            together); every other row trains. For a train split whose rows are shorter than dev's (SST-2's
+            train holds the parse-tree phrases of its sentences, median 7 words; dev holds whole sentences,
+            median 19), so that model selection ranks checkpoints on text like dev's.
+
     Raises:
-        DfkdError: the slice would leave no training rows.
+        DfkdError: the slice would leave no training rows; fewer than ``val_size`` rows have ``min_words``.
     """
     n_val = int(round(val_size * len(ds))) if isinstance(val_size, float) and val_size < 1 else int(val_size)
     n_val = max(1, min(n_val, len(ds) // 10)) if len(ds) > 1 else 0
     if n_val == 0:
         raise DfkdError(f"need at least 2 examples to hold out a validation slice, got {len(ds)}")
-    parts = ds.train_test_split(test_size=n_val, seed=seed, shuffle=True)
-    return parts["train"], parts["test"]
+    if not min_words:
+        parts = ds.train_test_split(test_size=n_val, seed=seed, shuffle=True)
+        return parts["train"], parts["test"]
+    pairs = ds["text_pair"] if "text_pair" in ds.column_names else [""] * len(ds)
+    long_rows = [i for i, (a, b) in enumerate(zip(ds["text"], pairs)) if len(a.split()) + len(b.split()) >= min_words]
+    if len(long_rows) < n_val:
+        raise DfkdError(f"only {len(long_rows)} rows have at least {min_words} words; expected at least {n_val} "
+                        "for the validation slice (lower min_words or val_size)")
+    chosen = set(random.Random(seed).sample(long_rows, n_val))
+    return (ds.select([i for i in range(len(ds)) if i not in chosen]),
+            ds.select(sorted(chosen)))
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):

@@ -33,12 +33,15 @@ class TeacherRecipe:
         config: optimisation settings; ``max_length`` is chosen from the task's token-length distribution
             (the 99th percentile of train or more, so at most ~1% of rows are truncated).
         val_size: rows (int) or fraction (float) of train held out for model selection (never dev).
+        val_min_words: draw that slice from train rows of at least this many words only (see
+            :func:`dfkd.distill.data.held_out_split`); ``None``: from every row.
     """
 
     task: str
     glue_dir: str
     config: TrainingConfig
     val_size: int | float = 0.1
+    val_min_words: int | None = None
 
     @property
     def asset(self) -> str:
@@ -103,7 +106,7 @@ def _base_package(base: str) -> str | None:
 
 def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: str | Path | None = None,
                   config: TrainingConfig | None = None, val_size: int | float = 2000,
-                  limit: int | None = None) -> dict:
+                  limit: int | None = None, val_min_words: int | None = None) -> dict:
     """Fine-tune ``base`` on the task's train split and save a teacher folder with a JSON card.
 
     Args:
@@ -111,6 +114,7 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
         base: base encoder (see :func:`resolve_base`).
         out: output folder; it appears only when training is complete. Re-running resumes.
         val_size: rows (or fraction) held out from train for model selection.
+        val_min_words: hold that slice out of rows with at least this many words only (``None``: any row).
         limit: use only the first ``limit`` training rows (for quick tries and tests).
 
     Returns:
@@ -131,7 +135,7 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
         return json.loads(card_file.read_text())
     train = load_task(spec, "train", data_dir, limit=limit)
     dev = load_task(spec, "dev", data_dir)
-    train, val = held_out_split(train, val_size, config.seed)
+    train, val = held_out_split(train, val_size, config.seed, min_words=val_min_words)
     base_path = resolve_base(base)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     labels = list(spec.label_names) or ["score"]
@@ -148,7 +152,7 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
     truncated = {name: _truncated(tokenizer, split, config.max_length)
                  for name, split in (("train", train), ("val", val), ("dev", dev))}
     card = {"kind": "teacher", "task": spec.name, "base": base, "base_package": _base_package(base),
-            "train_rows": len(train), "val_rows": len(val), "settings": asdict(config), "seed": config.seed,
+            "train_rows": len(train), "val_rows": len(val), "val_min_words": val_min_words, "settings": asdict(config), "seed": config.seed,
             "val_score": summary["best_val"], "dev_metrics": dev_metrics, "main_metric": spec.main_metric,
             "main": dev_metrics[spec.main_metric], "dev_accuracy": dev_metrics.get("accuracy"),
             "max_length": config.max_length, "truncated_rows": truncated, "train_seconds": summary["train_seconds"],
@@ -176,7 +180,7 @@ def build_default_teacher(task: str, out: Path) -> dict:
         raise DfkdError(f"no default teacher for task {task!r}; expected one of: {', '.join(TEACHER_RECIPES)}")
     recipe = TEACHER_RECIPES[task]
     return train_teacher(task, "minilm-l6", out, data_dir=resolve(recipe.glue_dir), config=recipe.config,
-                         val_size=recipe.val_size)
+                         val_size=recipe.val_size, val_min_words=recipe.val_min_words)
 
 
 def _register(recipe: TeacherRecipe) -> None:

@@ -32,6 +32,23 @@ def test_tiny_teacher_learns_fixture_task_above_chance(tmp_path, tiny_base_dir, 
     assert (tmp_path / "teacher" / "dfkd_teacher.json").is_file()
 
 
+def test_held_out_slice_from_long_rows_only():
+    from datasets import Dataset
+
+    from dfkd.distill.data import held_out_split
+
+    ds = Dataset.from_dict({"text": [" ".join(["w"] * n) for n in range(1, 101)], "label": [0] * 100})  # 1..100 words
+    train, val = held_out_split(ds, 5, seed=3, min_words=95)  # 6 rows have >= 95 words
+    assert len(val) == 5 and all(len(t.split()) >= 95 for t in val["text"])
+    assert len(train) == 95 and sorted(list(train["text"]) + list(val["text"])) == sorted(ds["text"])
+    assert list(held_out_split(ds, 5, seed=3, min_words=95)[1]["text"]) == list(val["text"])  # same seed, same slice
+    with pytest.raises(DfkdError, match="only 6 rows have at least 95 words; expected at least 10"):
+        held_out_split(ds, 10, seed=0, min_words=95)
+    # a pair's words are counted on both sides: 1 + 3 words qualify for min_words=4, 1 + 2 do not
+    pairs = Dataset.from_dict({"text": ["a"] * 20, "text_pair": ["b c d"] + ["b c"] * 19, "label": [0] * 20})
+    assert list(held_out_split(pairs, 1, seed=0, min_words=4)[1]["text_pair"]) == ["b c d"]
+
+
 def test_mlm_masking_rates_on_a_large_sample():
     from transformers import BertTokenizerFast, DataCollatorForLanguageModeling
 
