@@ -762,13 +762,19 @@ def plot_curve(results: dict, path: Path) -> None:
 
 def summarise(per_task: dict[str, dict]) -> dict:
     """The multi-task summary: per task and arm ``mean``/``std``/``pct_of_teacher``, and per arm the average
-    % of the teacher over the tasks outside :data:`EXCLUDED_FROM_AVERAGE` (and the average main score x 100)."""
+    % of the teacher over the tasks outside :data:`EXCLUDED_FROM_AVERAGE` (and the average main score x 100).
+
+    A classification task also carries ``majority_baseline`` (``label``, ``main``, ``pct_of_teacher``: the dev
+    score of answering one class everywhere, the floor its rows are read against) when its run recorded one.
+    """
     tasks = {}
     for task, res in per_task.items():
         tasks[task] = {"main_metric": res["main_metric"], "teacher": {"main": res["teacher"]["main"]},
                        "arms": {arm: {k: a[k] for k in ("mean", "std", "pct_of_teacher", "scores", "transfer_rows")}
                                 for arm, a in res["arms"].items()},
                        "wall_seconds": res.get("wall_seconds")}
+        if floor := res.get("majority_baseline"):
+            tasks[task]["majority_baseline"] = {k: floor[k] for k in ("label", "main", "pct_of_teacher")}
     arms = list(dict.fromkeys(a for t in tasks.values() for a in t["arms"]))
     counted = [t for t in tasks if t not in EXCLUDED_FROM_AVERAGE]
     summary = {}
@@ -823,6 +829,10 @@ def format_summary_table(results: dict) -> str:
         avg = "–" if s["avg_score"] is None else f"{s['avg_score']:.1f}"
         pct = "–" if s["avg_pct_of_teacher"] is None else f"{s['avg_pct_of_teacher']:.1f}"
         lines.append("| " + " | ".join([arm, *cells, avg, pct]) + " |")
+    floors = [v.get("majority_baseline") for v in tasks.values()]
+    if any(floors):
+        cells = ["–" if f is None else f"{100 * f['main']:.1f} ({f['pct_of_teacher']:.1f}%)" for f in floors]
+        lines.append("| " + " | ".join(["majority answer (floor)", *cells, "–", "–"]) + " |")
     counted = [t for t in tasks if t not in results["excluded_from_average"]]
     partial = [f"{arm}: averaged over {', '.join(s['tasks'])} only" for arm, s in results["summary"].items()
                if s["tasks"] != counted]
@@ -830,6 +840,9 @@ def format_summary_table(results: dict) -> str:
         lines.append(f"\n{'; '.join(partial)} (no figure for the other tasks).")
     if results["excluded_from_average"]:
         lines.append(f"\n{', '.join(results['excluded_from_average'])}: shown, not averaged (as BERT and TinyBERT).")
+    if any(floors):
+        lines.append("\nmajority answer: the dev score of answering the most frequent dev class to every row, "
+                     "the floor a classification task's rows are read against (none for regression).")
     return "\n".join(lines)
 
 
@@ -855,6 +868,11 @@ def plot_summary(results: dict, path: Path) -> None:
             es.append(100 * (a["std"] or 0.0) / abs(results["tasks"][t]["teacher"]["main"] or 1.0))
         ax.bar(xs, ys, width, yerr=es, capsize=3, label=arm)
     ax.axhline(100, ls="--", color="#c44e52", lw=1, label="teacher")
+    floors = [(i, f["pct_of_teacher"]) for i, t in enumerate(tasks)
+              if (f := results["tasks"][t].get("majority_baseline")) and f["pct_of_teacher"] is not None]
+    if floors:
+        ax.hlines([p for _, p in floors], [i - 0.45 for i, _ in floors], [i + 0.45 for i, _ in floors],
+                  colors="black", linestyles=":", lw=1.5, label="majority answer")
     ax.set_xticks(range(len(tasks)), tasks)
     ax.set_ylabel("% of the teacher's dev score")
     ax.set_ylim(0, 110)

@@ -135,6 +135,17 @@ def test_two_task_preset_writes_per_task_outputs_and_a_summary(tmp_path, two_tas
     assert lines[0] == "|  | rte (acc) | stsb (Pearson) | avg | avg % of teacher |"
     assert lines[2].startswith("| teacher |") and lines[3].endswith(f"| {summary['avg_pct_of_teacher']:.1f} |")
     assert (out / "chart.png").stat().st_size > 1000 and (out / "results.md").read_text().strip() == result["table"]
+    # the majority floor: RTE's (classification) from its dev labels counted here, none for STS-B (regression)
+    from dfkd.tasks import load_task
+
+    gold = np.asarray(load_task("rte", "dev", two_tasks.tasks["rte"]["data_dir"])["label"])
+    major = int(np.bincount(gold).argmax())
+    floor = saved["tasks"]["rte"]["majority_baseline"]
+    assert floor["label"] == major and floor["main"] == pytest.approx(np.mean(gold == major))
+    assert floor["pct_of_teacher"] == pytest.approx(100 * floor["main"] / teacher_scores[0] * 100)
+    assert "majority_baseline" not in saved["tasks"]["stsb"]
+    assert f"| majority answer (floor) | {100 * floor['main']:.1f} ({floor['pct_of_teacher']:.1f}%) | – | – | – |" \
+        in result["table"]
 
 
 def test_wnli_is_shown_but_not_averaged():
