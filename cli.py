@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--limit", type=int, help="use only the first N training rows")
     p.add_argument("--val-min-words", type=int, help="hold the model-selection slice out of train rows of at least "
-                   "N words only (default: the task's recipe; SST-2: 12, as its dev holds whole sentences); 0: any row")
+                   "N words only (default: the task's recipe, which uses any row; 0: any row)")
     _training_flags(p)
     p.set_defaults(func=cmd_teacher)
 

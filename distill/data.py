@@ -38,7 +38,8 @@ def held_out_split(ds, val_size: int | float, seed: int, min_words: int | None =
         min_words: draw the slice only from rows of at least this many words (``text`` and ``text_pair``
             together); every other row trains. For a train split whose rows are shorter than dev's (SST-2's
             train holds the parse-tree phrases of its sentences, median 7 words; dev holds whole sentences,
-            median 19), so that model selection ranks checkpoints on text like dev's.
+            median 19), so that model selection ranks checkpoints on text like dev's. Measured on SST-2's teacher
+            (12 words, 3 seeds): no better than a random slice (docs/benchmarks.md, session 16).
 
     Raises:
         DfkdError: the slice would leave no training rows; fewer than ``val_size`` rows have ``min_words``.

@@ -152,7 +152,8 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
     truncated = {name: _truncated(tokenizer, split, config.max_length)
                  for name, split in (("train", train), ("val", val), ("dev", dev))}
     card = {"kind": "teacher", "task": spec.name, "base": base, "base_package": _base_package(base),
-            "train_rows": len(train), "val_rows": len(val), "val_min_words": val_min_words, "settings": asdict(config), "seed": config.seed,
+            "train_rows": len(train), "val_rows": len(val), "val_min_words": val_min_words,
+            "settings": asdict(config), "seed": config.seed,
             "val_score": summary["best_val"], "dev_metrics": dev_metrics, "main_metric": spec.main_metric,
             "main": dev_metrics[spec.main_metric], "dev_accuracy": dev_metrics.get("accuracy"),
             "max_length": config.max_length, "truncated_rows": truncated, "train_seconds": summary["train_seconds"],
