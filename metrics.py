@@ -48,6 +48,12 @@ def compute_metrics(task: TaskSpec, preds: np.ndarray, refs: np.ndarray) -> dict
     return out
 
 
+def pct_of_teacher(score: float, teacher_score: float | None) -> float | None:
+    """``score`` as a percentage of the teacher's dev score on the same metric; ``None`` when the teacher's is 0
+    or unknown (a ratio to nothing)."""
+    return 100 * score / teacher_score if teacher_score else None
+
+
 def majority_baseline(task: TaskSpec, refs: np.ndarray) -> dict | None:
     """The scores of answering the most frequent gold class to every row: the floor a classifier's figures are
     read against (on GLUE's MRPC dev, "equivalent" everywhere scores F1 0.812; on RTE, accuracy 0.527).

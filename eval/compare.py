@@ -33,6 +33,7 @@ import numpy as np
 from ..config import check_keys, from_dict, read_json
 from ..errors import DfkdError
 from ..files import atomic_file
+from ..metrics import majority_baseline, pct_of_teacher
 from ..registry import Registry
 from ..tasks import get_task, load_task
 
@@ -400,7 +401,7 @@ class CompareRun:
         return {"description": description, "transfer_set": ts_name, "transfer_rows": len(ds),
                 "teacher_label_shares": self.label_shares(ds), "per_seed": seeds, "scores": mains,
                 "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else None,
-                "pct_of_teacher": 100 * statistics.fmean(mains) / self.t_main if self.t_main else None,
+                "pct_of_teacher": pct_of_teacher(statistics.fmean(mains), self.t_main),
                 "agreement": statistics.fmean(s["agreement"] for s in seeds),
                 "params": first["params"], "size_mb": size_on_disk_mb(row_dir / "seed-0" / "student"),
                 "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
@@ -437,16 +438,14 @@ class CompareRun:
     def run(self) -> dict:
         """Every row; writes ``results.json``, ``results.md`` and ``chart.png`` and returns the results (with
         ``majority_baseline`` for a classification task: see :func:`dfkd.metrics.majority_baseline`)."""
-        from ..metrics import majority_baseline
-
         started = time.perf_counter()
         teacher = self.teacher_row()
         results = {"name": self.config.name, "task": self.spec.name, "main_metric": self.spec.main_metric,
                    "config": _portable_config(self.config), "teacher": teacher, "arms": {}}
         if (floor := majority_baseline(self.spec, self.dev["label"])) is not None:
             main = floor["metrics"][self.spec.main_metric]
-            results["majority_baseline"] = {**floor, "main": main, "pct_of_teacher":
-                                            100 * main / teacher["main"] if teacher["main"] else None}
+            results["majority_baseline"] = {**floor, "main": main,
+                                            "pct_of_teacher": pct_of_teacher(main, self.t_main)}
         recorded = self.recorded_rows()
         # rows recorded with the same settings stay in results.json until they are reached, and rows of arms
         # this run does not list stay for good: a run of some arms, or an interrupted one, loses no figure

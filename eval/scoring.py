@@ -17,7 +17,7 @@ import torch
 from datasets import Dataset
 
 from ..errors import DfkdError
-from ..metrics import agreement, compute_metrics, predictions
+from ..metrics import agreement, compute_metrics, pct_of_teacher, predictions
 from ..tasks import TaskSpec, get_task, load_task
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
@@ -71,7 +71,7 @@ def evaluate_model(task: TaskSpec, model, tokenizer, dev: Dataset, teacher_logit
     metrics = compute_metrics(task, predictions(logits, task), np.asarray(dev["label"]))
     main = metrics[task.main_metric]
     row = {"metrics": metrics, "main": main,
-           "pct_of_teacher": 100 * main / teacher_main if teacher_main else None,
+           "pct_of_teacher": pct_of_teacher(main, teacher_main),
            "agreement": agreement(task, logits, teacher_logits) if teacher_logits is not None else None,
            "params": count_parameters(model), "size_mb": size_on_disk_mb(folder) if folder else None,
            "latency_ms_b1": None, "latency_ms_b32": None, "logits": logits}
