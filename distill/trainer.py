@@ -6,6 +6,7 @@
   :func:`adamw`) with linear warm-up and linear decay (``transformers.get_linear_schedule_with_warmup``).
 * Model selection on a validation slice held out from the training data — never the GLUE dev set —
   by teacher agreement (distillation) or by the task's main metric against gold labels (teacher training).
+  With ``ema_decay`` the scored and saved weights are an exponential moving average of the live ones.
 * Resumable: every ``checkpoint_every`` steps the model, optimizer, scheduler and RNG states
   (``accelerator.save_state``) and the loop position go to a work folder next to the output; re-running the
   same command continues from there. The output folder appears only when training is complete
@@ -21,6 +22,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -63,6 +65,10 @@ class TrainingConfig:
             BERT", eq. 4: ``lr_l = lr * decay ** (L + 1 - l)``): the head and pooler train at ``learning_rate``,
             encoder layer ``l`` (1..L) at ``decay ** (L + 1 - l)`` of it, the embeddings at ``decay ** (L + 1)``.
             1.0: one learning rate for all.
+        ema_decay: exponential moving average of the weights (Polyak averaging; Polyak & Juditsky 1992): after
+            every optimizer step ``avg <- d * avg + (1 - d) * weights`` (the first step copies the weights), with
+            ``torch.optim.swa_utils.AveragedModel``; validation, model selection and the saved model use the
+            average. Its horizon is about ``1 / (1 - d)`` steps. 0: off (the live weights).
         seed: seeds weights' random init, dropout and batch order.
     """
 
@@ -79,11 +85,14 @@ class TrainingConfig:
     checkpoint_every: int = 500
     freeze_word_embeddings: bool = False
     layer_lr_decay: float = 1.0
+    ema_decay: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
         if not 0.0 < self.layer_lr_decay <= 1.0:
             raise DfkdError(f"layer_lr_decay {self.layer_lr_decay}: expected a factor in (0, 1] (1: no decay)")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise DfkdError(f"ema_decay {self.ema_decay}: expected a factor in [0, 1) (0: no weight averaging)")
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "training settings") -> TrainingConfig:
@@ -190,6 +199,7 @@ class Trainer:
         self.callbacks = [ProgressBar(desc), *(callbacks or [])]
         self.accelerator = Accelerator()
         self.teacher = teacher
+        self.average = None  # torch AveragedModel of the weights when config.ema_decay > 0 (set up in fit)
         self.recipe = losses.build(model, teacher) if losses is not None else None
         self.internals = self.recipe.needs - {"logits"} if self.recipe is not None else set()
         if self.internals and teacher is None:
@@ -364,13 +374,14 @@ class Trainer:
         """The saved summary of a finished run in ``out_dir`` (``None`` if there is none); refuses other settings."""
         summary_file = self.out_dir / "dfkd_training.json"
         if summary_file.exists():
-            done = json.loads(summary_file.read_text())
+            done = _with_config_defaults(json.loads(summary_file.read_text()))
             if {k: done.get(k) for k in settings} != settings:
                 raise DfkdError(f"{self.out_dir} holds a finished run with other settings; expected the same "
                                 "settings to resume, or a new output folder")
             return done
         loop_file = self.work_dir / "checkpoint" / "loop.json"
-        if loop_file.exists() and json.loads(loop_file.read_text()).get("settings", settings) != settings:
+        if loop_file.exists() and _with_config_defaults(json.loads(loop_file.read_text()).get("settings", settings)) \
+                != settings:
             raise DfkdError(f"{self.work_dir} holds an interrupted run with other settings; expected the same "
                             "settings to resume, or delete that folder")
         return None
@@ -395,6 +406,12 @@ class Trainer:
         for module in self._recipe_modules():
             module.to(acc.device)
             acc.register_for_checkpointing(module)  # learned projections resume with the student
+        if cfg.ema_decay:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.average = AveragedModel(acc.unwrap_model(self.model),
+                                         multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+            acc.register_for_checkpointing(self.average)  # the average resumes with the weights
         if self.internals:
             self.teacher.to(acc.device).eval()
             if "attentions" in self.internals:
@@ -425,18 +442,39 @@ class Trainer:
                 state["best"], state["best_step"] = saved["best"], saved["best_step"]
         return state
 
+    @contextmanager
+    def _averaged_weights(self):
+        """Within the block the model holds the weight average (``config.ema_decay``), so that any
+        :meth:`score` (a subclass's too) and the saved model see it; the live weights come back after."""
+        if self.average is None:
+            yield
+            return
+        params = list(self.accelerator.unwrap_model(self.model).parameters())
+        live = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, a in zip(params, self.average.module.parameters(), strict=True):
+                p.copy_(a)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, w in zip(params, live, strict=True):
+                    p.copy_(w)
+
     def _evaluate(self, state: dict, step: int, val: Dataset) -> None:
-        """Score the model on ``val``; the main process keeps it in ``<work>/best`` when it is the best so far."""
+        """Score the model (its weight average, with ``ema_decay``) on ``val``; the main process keeps it in
+        ``<work>/best`` when it is the best so far."""
         acc = self.accelerator
-        score = self.score(val)
-        mean_loss = state["loss_sum"] / state["loss_steps"] if state["loss_steps"] else None
-        state["history"].append({"step": step, "train_loss": mean_loss, "val": score})
-        state["loss_sum"], state["loss_steps"] = 0.0, 0
-        if (score > state["best"] or self.selection == "last") and acc.is_main_process:
-            state["best"], state["best_step"] = score, step
-            with atomic_dir(self.work_dir / "best") as tmp:
-                acc.unwrap_model(self.model).save_pretrained(tmp)
-                (tmp / "score.json").write_text(json.dumps({"best": score, "best_step": step}))
+        with self._averaged_weights():
+            score = self.score(val)
+            mean_loss = state["loss_sum"] / state["loss_steps"] if state["loss_steps"] else None
+            state["history"].append({"step": step, "train_loss": mean_loss, "val": score})
+            state["loss_sum"], state["loss_steps"] = 0.0, 0
+            if (score > state["best"] or self.selection == "last") and acc.is_main_process:
+                state["best"], state["best_step"] = score, step
+                with atomic_dir(self.work_dir / "best") as tmp:
+                    acc.unwrap_model(self.model).save_pretrained(tmp)
+                    (tmp / "score.json").write_text(json.dumps({"best": score, "best_step": step}))
         self._emit("on_evaluate", step, score, state["best"])
 
     def _checkpoint(self, state: dict) -> None:
@@ -474,6 +512,8 @@ class Trainer:
                     torch.set_rng_state(self._resume_rng)
                     self._resume_rng = None
                 loss, parts = self.training_step(batch, step)
+                if self.average is not None:
+                    self.average.update_parameters(acc.unwrap_model(self.model))
                 step += 1
                 state["loss_sum"] += loss
                 state["loss_steps"] += 1
@@ -503,6 +543,14 @@ class Trainer:
             (final / "dfkd_training.json").write_text(json.dumps(summary, indent=2))
             self.finish_extra(final, summary)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _with_config_defaults(settings: dict) -> dict:
+    """Saved run settings with every :class:`TrainingConfig` field a run of an older dfkd did not record (added
+    since, e.g. ``ema_decay``) at its default, so that such a run still counts as having the same settings."""
+    if settings.get("config") is None:
+        return settings
+    return {**settings, "config": {**asdict(TrainingConfig()), **settings["config"]}}
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,50 @@ class _Record(Callback):
         self.evals.append((step, score))
 
 
+class _Weights(Callback):
+    """Copies the live weights after every step."""
+
+    def __init__(self):
+        self.after_step = []
+
+    def on_step_end(self, trainer, step, examples, loss, parts):
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        self.after_step.append({k: v.detach().clone() for k, v in model.named_parameters()})
+
+
+def test_ema_decay_saves_the_moving_average_of_the_weights_and_keeps_training_the_live_ones(tmp_path,
+                                                                                          tiny_teacher_dir):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from dfkd.distill.students import build_student
+
+    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
+    ds = _labelled_toy(110)
+    # 10 steps per epoch, a budget of 3: one evaluation, at step 3; "last" keeps (and saves) what it scored
+    cfg = TrainingConfig(batch_size=10, max_steps=3, learning_rate=1e-2, max_length=16, checkpoint_every=0,
+                         ema_decay=0.25, seed=0)
+    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
+            "intermediate_size": 64}
+    weights = _Weights()
+    trainer = Trainer(build_student(teacher, spec), tok, SST2, cfg, DistillationConfig(), "last", tmp_path / "s",
+                      [weights])
+    trainer.fit(ds.select(range(100)), ds.select(range(100, 110)))
+    w1, w2, w3 = weights.after_step
+    saved = dict(AutoModelForSequenceClassification.from_pretrained(tmp_path / "s").named_parameters())
+    live = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
+    moved = 0
+    for name, last in w3.items():
+        # by hand: the first step copies the weights, then avg <- d * avg + (1 - d) * weights with d = 0.25
+        expected = 0.25 * (0.25 * w1[name] + 0.75 * w2[name]) + 0.75 * last
+        torch.testing.assert_close(saved[name], expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(live[name].detach(), last)  # evaluation swapped the live weights back
+        moved += not torch.allclose(expected, last)
+    assert moved > 0  # the average differs from the last weights, so the check above tells them apart
+    with pytest.raises(DfkdError, match="ema_decay 1.0: expected a factor in \\[0, 1\\)"):
+        TrainingConfig(ema_decay=1.0)
+
+
 def test_trainer_history_has_each_evaluation_with_the_mean_loss_since_the_last(tmp_path, tiny_teacher_dir):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -268,7 +312,8 @@ def test_trainer_history_has_each_evaluation_with_the_mean_loss_since_the_last(t
 
 
 @pytest.mark.slow
-def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, tiny_teacher_dir):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.8])
+def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, tiny_teacher_dir, ema_decay):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from dfkd.distill.students import build_student
@@ -279,7 +324,7 @@ def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, t
     train, val = ds.select(range(200)), ds.select(range(200, 220))
     # one epoch of 20 steps, validated only at its end: the output is the step-20 weights
     cfg = TrainingConfig(batch_size=10, max_steps=20, learning_rate=1e-3, max_length=16, checkpoint_every=4,
-                         eval_every=0, seed=0)
+                         eval_every=0, ema_decay=ema_decay, seed=0)
     spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
             "intermediate_size": 64, "hidden_dropout_prob": 0.2}
 
@@ -299,6 +344,16 @@ def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, t
     # the mean loss of the one evaluation covers steps 1-20 across the interruption, as without it
     assert [h["step"] for h in summary["history"]] == [20]
     assert summary["history"][0]["train_loss"] == pytest.approx(straight["history"][0]["train_loss"], rel=1e-5)
+    # a run saved by a dfkd without a newer field (ema_decay) is the same run when that field is at its default
+    summary_file = tmp_path / "straight" / "dfkd_training.json"
+    saved = json.loads(summary_file.read_text())
+    del saved["config"]["ema_decay"]
+    summary_file.write_text(json.dumps(saved))
+    if ema_decay:
+        with pytest.raises(DfkdError, match="holds a finished run with other settings"):
+            run(tmp_path / "straight")
+    else:
+        assert run(tmp_path / "straight")["steps"] == 20
     cfg = replace(cfg, learning_rate=2e-3)  # same folder, other settings: refuse rather than reuse
     with pytest.raises(DfkdError, match="holds a finished run with other settings"):
         run(tmp_path / "straight")
