@@ -241,6 +241,19 @@ class _Record(Callback):
         self.evals.append((step, score))
 
 
+def _toy_trainer(teacher_dir, out, cfg: TrainingConfig, selection: str = "teacher", callbacks=(), **student):
+    """A Trainer of a 1-layer student (built from the tiny teacher; ``student``: more config fields) on SST-2."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from dfkd.distill.students import build_student
+
+    tok = AutoTokenizer.from_pretrained(teacher_dir)
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
+    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
+            "intermediate_size": 64, **student}
+    return Trainer(build_student(teacher, spec), tok, SST2, cfg, DistillationConfig(), selection, out, list(callbacks))
+
+
 class _Weights(Callback):
     """Copies the live weights after every step."""
 
@@ -254,21 +267,14 @@ class _Weights(Callback):
 
 def test_ema_decay_saves_the_moving_average_of_the_weights_and_keeps_training_the_live_ones(tmp_path,
                                                                                           tiny_teacher_dir):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    from dfkd.distill.students import build_student
-
-    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
-    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
     ds = _labelled_toy(110)
     # 10 steps per epoch, a budget of 3: one evaluation, at step 3; "last" keeps (and saves) what it scored
     cfg = TrainingConfig(batch_size=10, max_steps=3, learning_rate=1e-2, max_length=16, checkpoint_every=0,
                          ema_decay=0.25, seed=0)
-    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
-            "intermediate_size": 64}
     weights = _Weights()
-    trainer = Trainer(build_student(teacher, spec), tok, SST2, cfg, DistillationConfig(), "last", tmp_path / "s",
-                      [weights])
+    trainer = _toy_trainer(tiny_teacher_dir, tmp_path / "s", cfg, "last", [weights])
     trainer.fit(ds.select(range(100)), ds.select(range(100, 110)))
     w1, w2, w3 = weights.after_step
     saved = dict(AutoModelForSequenceClassification.from_pretrained(tmp_path / "s").named_parameters())
@@ -286,21 +292,12 @@ def test_ema_decay_saves_the_moving_average_of_the_weights_and_keeps_training_th
 
 
 def test_trainer_history_has_each_evaluation_with_the_mean_loss_since_the_last(tmp_path, tiny_teacher_dir):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from dfkd.distill.students import build_student
-
-    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
-    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
     ds = _labelled_toy(120)
     # 10 steps per epoch; evaluations at steps 4, 8 (eval_every), 10 (epoch end), 12 (budget)
     cfg = TrainingConfig(batch_size=10, max_steps=12, learning_rate=1e-3, max_length=16, eval_every=4,
                          checkpoint_every=0, seed=0)
-    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
-            "intermediate_size": 64}
     rec = _Record()
-    summary = Trainer(build_student(teacher, spec), tok, SST2, cfg, DistillationConfig(), "teacher",
-                      tmp_path / "s", [rec]).fit(ds.select(range(100)), ds.select(range(100, 120)))
+    summary = _toy_trainer(tiny_teacher_dir, tmp_path / "s", cfg, callbacks=[rec]).fit(ds.select(range(100)), ds.select(range(100, 120)))
     history = summary["history"]
     assert [h["step"] for h in history] == [4, 8, 10, 12]
     windows = [rec.losses[0:4], rec.losses[4:8], rec.losses[8:10], rec.losses[10:12]]
@@ -314,24 +311,17 @@ def test_trainer_history_has_each_evaluation_with_the_mean_loss_since_the_last(t
 @pytest.mark.slow
 @pytest.mark.parametrize("ema_decay", [0.0, 0.8])
 def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, tiny_teacher_dir, ema_decay):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    from dfkd.distill.students import build_student
-
-    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
-    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
     ds = _labelled_toy(220)
     train, val = ds.select(range(200)), ds.select(range(200, 220))
     # one epoch of 20 steps, validated only at its end: the output is the step-20 weights
     cfg = TrainingConfig(batch_size=10, max_steps=20, learning_rate=1e-3, max_length=16, checkpoint_every=4,
                          eval_every=0, ema_decay=ema_decay, seed=0)
-    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
-            "intermediate_size": 64, "hidden_dropout_prob": 0.2}
 
     def run(out, callbacks=()):
         torch.manual_seed(123)
-        student = build_student(teacher, spec)
-        return Trainer(student, tok, SST2, cfg, DistillationConfig(), "teacher", out, list(callbacks)).fit(train, val)
+        return _toy_trainer(tiny_teacher_dir, out, cfg, callbacks=callbacks, hidden_dropout_prob=0.2).fit(train, val)
 
     straight = run(tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
