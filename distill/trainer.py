@@ -467,14 +467,14 @@ class Trainer:
         acc = self.accelerator
         with self._averaged_weights():
             score = self.score(val)
-            mean_loss = state["loss_sum"] / state["loss_steps"] if state["loss_steps"] else None
-            state["history"].append({"step": step, "train_loss": mean_loss, "val": score})
-            state["loss_sum"], state["loss_steps"] = 0.0, 0
             if (score > state["best"] or self.selection == "last") and acc.is_main_process:
                 state["best"], state["best_step"] = score, step
                 with atomic_dir(self.work_dir / "best") as tmp:
                     acc.unwrap_model(self.model).save_pretrained(tmp)
                     (tmp / "score.json").write_text(json.dumps({"best": score, "best_step": step}))
+        mean_loss = state["loss_sum"] / state["loss_steps"] if state["loss_steps"] else None
+        state["history"].append({"step": step, "train_loss": mean_loss, "val": score})
+        state["loss_sum"], state["loss_steps"] = 0.0, 0
         self._emit("on_evaluate", step, score, state["best"])
 
     def _checkpoint(self, state: dict) -> None:
