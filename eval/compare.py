@@ -75,7 +75,11 @@ class Variant:
     """A table row that reuses an arm's transfer set with another student, recipe, training or schedule.
 
     Attributes: ``arm`` (whose transfer set), and overrides: ``student`` spec, ``losses`` and ``training``
-    fields, ``stages`` (a schedule, see :class:`dfkd.distill.distiller.Stage`), ``strategy``, ``description``.
+    fields, ``stages`` (a schedule, see :class:`dfkd.distill.distiller.Stage`), ``strategy``, ``description``,
+    ``rebalance``: class shares (one positive number per label, normalised; ``"published"``: the task's published
+    GLUE train shares, :data:`dfkd.zeroshot.ood.PUBLISHED_LABEL_SHARES`) the row's students see the transfer set
+    in: its largest random subset whose teacher-predicted classes come in those shares
+    (:func:`dfkd.zeroshot.ood.rebalance_by_teacher`; classification tasks only).
     """
 
     arm: str = "original"
@@ -85,6 +89,7 @@ class Variant:
     stages: list | None = None
     strategy: str | None = None
     description: str | None = None
+    rebalance: list[float] | str | None = None
 
 
 @dataclass
@@ -210,6 +215,34 @@ class _Row:
     name: str
     arm: Arm
     variant: Variant | None = None
+    shares: tuple[float, ...] | None = None  # the variant's rebalance shares, resolved
+
+
+def _rebalance_shares(variant: Variant, spec, name: str) -> tuple[float, ...] | None:
+    """A variant's ``rebalance`` as class shares, checked before any work.
+
+    Raises:
+        DfkdError: a regression task; ``"published"`` for a task without published shares; not one positive
+            number per label.
+    """
+    from ..zeroshot.ood import PUBLISHED_LABEL_SHARES
+
+    want = variant.rebalance
+    if want is None:
+        return None
+    where = f"variant {name!r} rebalance"
+    if spec.is_regression:
+        raise DfkdError(f"{where}: {spec.name} is a regression task; expected class shares of a classification task")
+    if want == "published":
+        if spec.name not in PUBLISHED_LABEL_SHARES:
+            raise DfkdError(f"{where}: no published class shares for {spec.name}; expected a list of "
+                            f"{spec.num_labels} shares")
+        return tuple(PUBLISHED_LABEL_SHARES[spec.name])
+    if (not isinstance(want, list) or len(want) != spec.num_labels
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in want)):
+        raise DfkdError(f"{where} {want!r}: expected \"published\" or {spec.num_labels} positive numbers, one per "
+                        f"label ({', '.join(spec.label_names)})")
+    return tuple(float(x) for x in want)
 
 
 class CompareRun:
@@ -228,7 +261,7 @@ class CompareRun:
             variant = from_dict(Variant, over, f"variant {name!r}")
             if name in config.arms:
                 raise DfkdError(f"variant {name!r} has the name of an arm; expected a new row name")
-            self.rows.append(_Row(name, ARMS.get(variant.arm), variant))
+            self.rows.append(_Row(name, ARMS.get(variant.arm), variant, _rebalance_shares(variant, self.spec, name)))
         if not self.rows:
             raise DfkdError(f"task {self.spec.name}: no arms to compare; expected at least one of: "
                             f"{', '.join(sorted(ARMS.names()))}")
@@ -376,6 +409,10 @@ class CompareRun:
 
         config, spec, v = self.config, self.spec, row.variant or Variant(arm=row.arm.name)
         ts_name, ds, ts_stages = self.transfer_set(row.arm)
+        if row.shares is not None:
+            from ..zeroshot.ood import rebalance_by_teacher
+
+            ds = ds.select(rebalance_by_teacher(np.asarray(ds["teacher_logits"]), row.shares))
         stages = dict(ts_stages)
         row_dir = self.out / row.name
         student = v.student or config.student

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -181,6 +182,55 @@ def test_compare_refuses_a_bad_generator_value_before_its_first_arm(tmp_path, ti
     for settings, message in cases:
         with pytest.raises(DfkdError, match=message):
             run_compare(base.replace(arm_settings=settings))
+        assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_rebalanced_variant_trains_on_the_teachers_classes_in_the_given_shares(tmp_path, tiny_teacher_dir):
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from dfkd.transfer import load_transfer_set
+
+    data = write_sst2(tmp_path / "SST-2", n_train=40, n_dev=16)
+    # the tiny teacher with its decision threshold moved to the 30th percentile of its margin on the train texts,
+    # so that it predicts both classes, about 30 / 70
+    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir)
+    model = BertForSequenceClassification.from_pretrained(tiny_teacher_dir)
+    texts = [line.split("\t")[0].strip() for line in (data / "train.tsv").read_text().splitlines()[1:]]
+    with torch.no_grad():
+        logits = model(**tok(texts, padding=True, truncation=True, max_length=16, return_tensors="pt")).logits
+        model.classifier.bias[1] -= (logits[:, 1] - logits[:, 0]).quantile(0.3)
+    model.save_pretrained(tmp_path / "teacher")
+    tok.save_pretrained(tmp_path / "teacher")
+    config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tmp_path / "teacher"),
+                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
+                                    "num_attention_heads": 2, "intermediate_size": 32},
+                           arms=["original"], seeds=1, variants={"balanced": {"arm": "original", "rebalance": [1, 1]}},
+                           training={"batch_size": 8, "max_steps": 1, "max_length": 16, "checkpoint_every": 0},
+                           val_size=4, latency=False, out=str(tmp_path / "run"))
+    arms = run_compare(config)["arms"]
+    counts = np.bincount(np.asarray(load_transfer_set(tmp_path / "run" / "original" / "transfer_set")[0]
+                                    ["teacher_logits"]).argmax(1), minlength=2)
+    assert 0 < counts[0] < counts[1]
+    # the variant keeps every row of the scarcer class and as many of the other: the largest 50 / 50 subset
+    assert arms["original"]["transfer_rows"] == 40 and arms["balanced"]["transfer_rows"] == 2 * counts[0]
+    assert arms["balanced"]["transfer_set"] == "original"
+    assert arms["balanced"]["teacher_label_shares"]["transfer_set"] == [0.5, 0.5]
+    assert "rebalance" in arms["balanced"]["description"]
+
+
+def test_a_bad_rebalance_is_refused_before_any_work(tmp_path):
+    cases = [("sst2", [1], r"^variant 'v' rebalance \[1\]: expected \"published\" or 2 positive numbers, one per "
+                           r"label \(negative, positive\)$"),
+             ("sst2", [1, -1], r"^variant 'v' rebalance \[1, -1\]: expected"),
+             ("stsb", "published", r"^variant 'v' rebalance: stsb is a regression task; expected class shares"),
+             ("mnli", "published", None)]
+    for task, shares, message in cases:
+        config = CompareConfig(task=task, data_dir=None, arms=[], variants={"v": {"rebalance": shares}},
+                               out=str(tmp_path / "run"))
+        # published shares exist for MNLI: the check passes on to the next input, the (SST-2) default teacher
+        with pytest.raises(DfkdError, match=message or r"^teacher \S+ has num_labels=2 but task 'mnli' has 3"):
+            run_compare(config)
         assert not (tmp_path / "run").exists()
 
 

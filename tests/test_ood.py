@@ -10,7 +10,14 @@ import pytest
 
 from dfkd.errors import DfkdError
 from dfkd.zeroshot import ood_generator
-from dfkd.zeroshot.ood import candidate_documents, clean_sentence, perturb, sample_pairs, select_by_teacher
+from dfkd.zeroshot.ood import (
+    candidate_documents,
+    clean_sentence,
+    perturb,
+    rebalance_by_teacher,
+    sample_pairs,
+    select_by_teacher,
+)
 
 NEWS = [
     "Stocks rose on Monday after the central bank held rates. Traders said the move was expected by most.",
@@ -167,6 +174,26 @@ def test_select_by_teacher_follows_class_shares():
     assert select_by_teacher(logits, 5, (3, 2)).tolist() == [0, 1, 2, 4, 5]  # shares are normalised
     with pytest.raises(DfkdError, match=r"class shares \[0\.5, 0\.3, 0\.2\]: expected 2 positive numbers"):
         select_by_teacher(logits, 5, (0.5, 0.3, 0.2))
+
+
+def test_rebalance_keeps_the_largest_subset_in_the_given_class_shares():
+    # predicted classes: rows 0-5 -> 0 (six rows), rows 6-9 -> 1 (four rows)
+    logits = np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 4, np.float32)
+    keep = rebalance_by_teacher(logits, (1, 1))
+    # equal shares: 4 / 0.5 = 8 rows, every class-1 row and 4 of the 6 class-0 rows, without repetition
+    assert len(keep) == 8 and len(set(keep.tolist())) == 8 and keep.tolist() == sorted(keep.tolist())
+    assert set(range(6, 10)) <= set(keep.tolist()) and len(set(keep.tolist()) & set(range(6))) == 4
+    # class 1 at 0.8: min(6 / 0.2, 4 / 0.8) = 5 rows, 1 of class 0 and all 4 of class 1
+    keep = rebalance_by_teacher(logits, (0.2, 0.8))
+    assert sorted(int(logits[i].argmax()) for i in keep) == [0, 1, 1, 1, 1]
+    # the sample is seeded: the same seed keeps the same rows, other seeds other class-0 rows
+    picks = {tuple(rebalance_by_teacher(logits, (1, 1), seed=s).tolist()) for s in range(20)}
+    assert rebalance_by_teacher(logits, (1, 1), seed=3).tolist() == rebalance_by_teacher(logits, (1, 1), seed=3).tolist()
+    assert len(picks) > 1
+    with pytest.raises(DfkdError, match=r"^the teacher predicts no row of class 1; cannot keep the class shares"):
+        rebalance_by_teacher(logits[:6], (1, 1))
+    with pytest.raises(DfkdError, match=r"^class shares \[1, 0\]: expected 2 positive numbers"):
+        rebalance_by_teacher(logits, (1, 0))
 
 
 def test_generator_reads_no_task_data(news_file, monkeypatch):

@@ -306,6 +306,41 @@ def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] |
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
+def rebalance_by_teacher(logits: np.ndarray, shares: tuple[float, ...], seed: int = 0) -> np.ndarray:
+    """The largest random subset of rows whose teacher-predicted classes come in ``shares``.
+
+    For a transfer set whose generator shifted the label prior: TinyBERT word replacement on both sides of an
+    MRPC pair makes the teacher call 46% of the variants "not equivalent" (train: 31%), and students trained on
+    it over-call that class on dev. Every row of the class scarcest relative to its share is kept; the other
+    classes are sampled at random, without repetition, down to their share.
+
+    Args:
+        logits: ``(n, num_labels)`` teacher logits, ``num_labels >= 2`` (the predicted class is the argmax).
+        shares: ``(num_labels,)`` positive target share of each predicted class (normalised), e.g.
+            :data:`PUBLISHED_LABEL_SHARES`.
+        seed: seed of the random sample.
+
+    Returns:
+        ``(m,)`` int64 indices in increasing order, ``m = floor(min_c n_c / s_c)`` for ``n_c`` rows predicted as
+        class ``c`` and normalised shares ``s_c``.
+
+    Raises:
+        DfkdError: ``shares`` of the wrong length or not positive; a class with a share but no predicted row.
+    """
+    weights = np.asarray(shares, dtype=float)
+    if logits.ndim != 2 or logits.shape[1] < 2 or weights.shape != (logits.shape[1],) or (weights <= 0).any():
+        raise DfkdError(f"class shares {list(shares)}: expected {logits.shape[-1]} positive numbers, one per label "
+                        "of a classification teacher")
+    weights = weights / weights.sum()
+    counts = np.bincount(logits.argmax(1), minlength=len(weights))
+    if (counts == 0).any():
+        raise DfkdError(f"the teacher predicts no row of class {int(np.flatnonzero(counts == 0)[0])}; cannot keep "
+                        f"the class shares {list(shares)}: expected a transfer set with every class predicted")
+    size = int(np.floor((counts / weights).min() + 1e-9))
+    perm = np.random.default_rng(seed).permutation(len(logits))
+    return np.sort(perm[select_by_teacher(logits[perm], size, tuple(weights), order="random")])
+
+
 def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[str, float] | None = None,
              rewrite: Callable[[list[str]], list[str]] | None = None, perturbed_share: float = 0.0) -> Dataset:
     """``size`` out-of-domain rows (fewer if the text runs out): ``text`` [, ``text_pair``], ``source="ood"``.
