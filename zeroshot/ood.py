@@ -311,8 +311,9 @@ def rebalance_by_teacher(logits: np.ndarray, shares: tuple[float, ...], seed: in
 
     For a transfer set whose generator shifted the label prior: TinyBERT word replacement on both sides of an
     MRPC pair makes the teacher call 46% of the variants "not equivalent" (train: 31%), and students trained on
-    it over-call that class on dev. Every row of the class scarcest relative to its share is kept; the other
-    classes are sampled at random, without repetition, down to their share.
+    it over-call that class on dev. Every row of the class scarcest relative to its share is kept (up to the
+    rounding of each class's quota down; the last rows are drawn from all the rest); the other classes are sampled
+    at random, without repetition, down to their share.
 
     Args:
         logits: ``(n, num_labels)`` teacher logits, ``num_labels >= 2`` (the predicted class is the argmax).
