@@ -252,6 +252,18 @@ def check_ood_settings(settings: dict) -> None:
         raise DfkdError(f"ood rewrite_prob {settings['rewrite_prob']}: expected a share of tokens in (0, 1]")
 
 
+def _class_weights(shares: tuple[float, ...], num_labels: int) -> np.ndarray:
+    """``shares`` as ``(num_labels,)`` float weights (not normalised).
+
+    Raises:
+        DfkdError: not one positive number per label.
+    """
+    weights = np.asarray(shares, dtype=float)
+    if weights.shape != (num_labels,) or (weights <= 0).any():
+        raise DfkdError(f"class shares {list(shares)}: expected {num_labels} positive numbers, one per label")
+    return weights
+
+
 def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] | None = None,
                       order: str = "uncertain") -> np.ndarray:
     """Row indices covering the teacher's predicted classes in given shares, each class filled in ``order``.
@@ -287,13 +299,7 @@ def select_by_teacher(logits: np.ndarray, size: int, shares: tuple[float, ...] |
         priority = {"uncertain": entropy, "confident": -entropy, "random": np.zeros(n)}[order]
         bins = logits.argmax(1)
         groups = np.arange(logits.shape[1])
-        if shares is not None:
-            weights = np.asarray(shares, dtype=float)
-            if weights.shape != (logits.shape[1],) or (weights <= 0).any():
-                raise DfkdError(f"class shares {list(shares)}: expected {logits.shape[1]} positive numbers, one per "
-                                "label")
-        else:
-            weights = None
+        weights = None if shares is None else _class_weights(shares, logits.shape[1])
     weights = np.full(len(groups), 1.0) if weights is None else weights
     quotas = np.floor(size * weights / weights.sum()).astype(int)
     chosen: list[int] = []
@@ -326,12 +332,13 @@ def rebalance_by_teacher(logits: np.ndarray, shares: tuple[float, ...], seed: in
         class ``c`` and normalised shares ``s_c``.
 
     Raises:
-        DfkdError: ``shares`` of the wrong length or not positive; a class with a share but no predicted row.
+        DfkdError: logits not of a classification teacher; ``shares`` of the wrong length or not positive; a
+            class with a share but no predicted row.
     """
-    weights = np.asarray(shares, dtype=float)
-    if logits.ndim != 2 or logits.shape[1] < 2 or weights.shape != (logits.shape[1],) or (weights <= 0).any():
-        raise DfkdError(f"class shares {list(shares)}: expected {logits.shape[-1]} positive numbers, one per label "
-                        "of a classification teacher")
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        raise DfkdError(f"class shares {list(shares)}: expected the (n, num_labels >= 2) logits of a classification "
+                        f"teacher, got shape {logits.shape}")
+    weights = _class_weights(shares, logits.shape[1])
     weights = weights / weights.sum()
     counts = np.bincount(logits.argmax(1), minlength=len(weights))
     if (counts == 0).any():
