@@ -450,12 +450,18 @@ class CompareRun:
         in label order, or per bin of 5 equal-width bins of dev's gold score range)."""
         from ..metrics import label_shares
 
-        spec = self.spec
+        spec, edges = self.spec, self._dev_bins()
         gold = np.asarray(self.dev["label"], dtype=float if spec.is_regression else int)
-        edges = np.linspace(gold.min(), gold.max(), 6) if spec.is_regression else None
         return {"transfer_set": label_shares(spec, np.asarray(ds["teacher_logits"]), edges),
                 "dev_teacher": label_shares(spec, self.t_logits, edges), "dev_gold": label_shares(spec, gold, edges),
                 "bins": edges.round(3).tolist() if edges is not None else list(spec.label_names)}
+
+    def _dev_bins(self) -> np.ndarray | None:
+        """Regression: the 5 equal-width bin edges ``(6,)`` over dev's gold score range; ``None`` otherwise."""
+        if not self.spec.is_regression:
+            return None
+        gold = np.asarray(self.dev["label"], dtype=float)
+        return np.linspace(gold.min(), gold.max(), 6)
 
     def _student_eval(self, s_dir: Path, seed: int) -> dict:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -468,7 +474,10 @@ class CompareRun:
         row = evaluate_model(self.spec, model, s_tokenizer, self.dev, self.t_logits, self.t_main,
                              latency=self.config.latency and seed == 0, folder=s_dir / "student",
                              max_length=self.training.max_length)
-        row.pop("logits")
+        from ..metrics import label_shares
+
+        # the student's own predicted classes on dev, next to the teacher's and gold's (label_shares)
+        row["dev_label_shares"] = label_shares(self.spec, row.pop("logits"), self._dev_bins())
         row.pop("model", None)
         return {**row, "eval_seconds": round(time.perf_counter() - t, 1)}
 
@@ -951,6 +960,11 @@ def format_compare_table(results: dict) -> str:
         lines += ["", f"Teacher's predicted classes, % of rows ({bins}): dev gold "
                   f"{_pcts(first['dev_gold'])}; teacher on dev {_pcts(first['dev_teacher'])}; on each transfer set: "
                   + "; ".join(f"{name} {_pcts(v['transfer_set'])}" for name, v in shares.items()) + "."]
+    students = {name: [s["dev_label_shares"] for s in a["per_seed"]] for name, a in results["arms"].items()
+                if all("dev_label_shares" in s for s in a.get("per_seed", [{}]))}
+    if students:
+        lines += ["", "Students' predicted classes on dev, % of rows, per seed: " + "; ".join(
+            f"{name} {', '.join(map(_pcts, per_seed))}" for name, per_seed in students.items()) + "."]
     return "\n".join(lines)
 
 

@@ -203,10 +203,12 @@ def test_a_rebalanced_variant_trains_on_the_teachers_classes_in_the_given_shares
     model.save_pretrained(tmp_path / "teacher")
     tok.save_pretrained(tmp_path / "teacher")
     config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tmp_path / "teacher"),
-                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
-                                    "num_attention_heads": 2, "intermediate_size": 32},
+                           # the teacher's own shape, at a low lr, so that the one-step students predict both classes
+                           student={"type": "teacher_pruned", "num_hidden_layers": 2, "hidden_size": 32,
+                                    "num_attention_heads": 2, "intermediate_size": 64},
                            arms=["original"], seeds=1, variants={"balanced": {"arm": "original", "rebalance": [1, 1]}},
-                           training={"batch_size": 8, "max_steps": 1, "max_length": 16, "checkpoint_every": 0},
+                           training={"batch_size": 8, "max_steps": 1, "max_length": 16, "checkpoint_every": 0,
+                                     "learning_rate": 1e-5},
                            val_size=4, latency=False, out=str(tmp_path / "run"))
     arms = run_compare(config)["arms"]
     counts = np.bincount(np.asarray(load_transfer_set(tmp_path / "run" / "original" / "transfer_set")[0]
@@ -217,6 +219,20 @@ def test_a_rebalanced_variant_trains_on_the_teachers_classes_in_the_given_shares
     assert arms["balanced"]["transfer_set"] == "original"
     assert arms["balanced"]["teacher_label_shares"]["transfer_set"] == [0.5, 0.5]
     assert "rebalance" in arms["balanced"]["description"]
+    # each student's predicted classes on dev, from its saved model run here without dfkd's scorer
+    dev = [line.split("\t")[0].strip() for line in (data / "dev.tsv").read_text().splitlines()[1:]]
+    for row in ("original", "balanced"):
+        folder = tmp_path / "run" / row / "seed-0" / "student"
+        student = BertForSequenceClassification.from_pretrained(folder).eval()
+        with torch.no_grad():
+            predicted = student(**tok(dev, padding=True, truncation=True, max_length=16,
+                                      return_tensors="pt")).logits.argmax(1).numpy()
+        want = np.bincount(predicted, minlength=2) / len(dev)
+        assert arms[row]["per_seed"][0]["dev_label_shares"] == pytest.approx(want, abs=1e-4)
+        if row == "original":  # both classes, and not the teacher's shares (0.375 / 0.625 on dev)
+            assert 0 < want[0] < 1 and abs(want[0] - arms[row]["teacher_label_shares"]["dev_teacher"][0]) > 0.1
+    assert "Students' predicted classes on dev, % of rows, per seed: original " in \
+        (tmp_path / "run" / "results.md").read_text()
 
 
 def test_a_bad_rebalance_is_refused_before_any_work(tmp_path):

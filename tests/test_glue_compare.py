@@ -124,6 +124,23 @@ def test_two_task_preset_writes_per_task_outputs_and_a_summary(tmp_path, two_tas
             assert shares["transfer_set"][0] == pytest.approx(first_bin, abs=1e-4)
             assert sum(shares["dev_gold"]) == pytest.approx(1.0, abs=1e-3)
         assert "Teacher's predicted classes" in (out / task / "results.md").read_text()
+        # each student's own classes (score bins) on dev, from its saved model run here without dfkd's scorer
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        for seed in (0, 1):
+            folder = out / task / "original" / f"seed-{seed}" / "student"
+            model, tok = AutoModelForSequenceClassification.from_pretrained(folder).eval(), \
+                AutoTokenizer.from_pretrained(folder)
+            with torch.no_grad():
+                out_logits = model(**tok(list(dev["text"]), list(dev["text_pair"]), padding=True, truncation=True,
+                                         max_length=24, return_tensors="pt")).logits.numpy()
+            got = own["arms"]["original"]["per_seed"][seed]["dev_label_shares"]
+            if task == "rte":
+                want = [np.mean(out_logits.argmax(1) == c) for c in (0, 1)]
+            else:
+                want = np.histogram(np.clip(out_logits[:, 0], lo, hi), bins=np.linspace(lo, hi, 6))[0] / len(dev)
+            assert got == pytest.approx(want, abs=1e-4)
+        assert "Students' predicted classes on dev" in (out / task / "results.md").read_text()
     # the stsb override of max_steps applied to that task only
     assert json.loads((out / "stsb" / "results.json").read_text())["arms"]["original"]["per_seed"][0]["steps"] == 3
     assert json.loads((out / "rte" / "results.json").read_text())["arms"]["original"]["per_seed"][0]["steps"] == 4
