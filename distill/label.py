@@ -115,6 +115,7 @@ def label_dataset(ds: Dataset, model, tokenizer, work_dir: Path, batch_size: int
     bar.close()
     state.wait_for_everyone()
     parts = [np.load(f) for f in files]
+    state.wait_for_everyone()  # every process has read every shard before a caller removes work_dir
     logits = np.concatenate(parts) if parts else np.zeros((0, model.config.num_labels), np.float32)
     if "teacher_logits" in ds.column_names:
         ds = ds.remove_columns("teacher_logits")
