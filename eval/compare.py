@@ -72,10 +72,13 @@ EXCLUDED_FROM_AVERAGE = ("wnli",)
 
 @dataclass
 class Variant:
-    """A table row that reuses an arm's transfer set with another student, recipe, training or schedule.
+    """A table row that reuses an arm's transfer set with another student, recipe, training or schedule, or
+    builds that arm's transfer set with other generator settings.
 
     Attributes: ``arm`` (whose transfer set), and overrides: ``student`` spec, ``losses`` and ``training``
     fields, ``stages`` (a schedule, see :class:`dfkd.distill.distiller.Stage`), ``strategy``, ``description``,
+    ``arm_settings``: generator settings over the arm's (e.g. ``{"replace_prob": 0.2}`` for ``augment``); a row
+    with other settings than its arm builds, labels and keeps its own transfer set in ``out/<row>/transfer_set``;
     ``rebalance``: class shares (one positive number per label, normalised; ``"published"``: the task's published
     GLUE train shares, :data:`dfkd.zeroshot.ood.PUBLISHED_LABEL_SHARES`) the row's students see the transfer set
     in: its largest random subset whose teacher-predicted classes come in those shares
@@ -90,6 +93,7 @@ class Variant:
     strategy: str | None = None
     description: str | None = None
     rebalance: list[float] | str | None = None
+    arm_settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -287,9 +291,12 @@ class CompareRun:
         self.out = Path(config.out)
         self.built: dict[str, tuple] = {}
 
-    def generator_settings(self, arm: Arm) -> list:
-        """``[(generator, settings), ...]`` of ``arm`` with the config's ``arm_settings`` applied."""
-        return [(gen, {**settings, **self.config.arm_settings.get(arm.name, {})}) for gen, settings in arm.generators]
+    def generator_settings(self, arm: Arm, variant: Variant | None = None) -> list:
+        """``[(generator, settings), ...]`` of ``arm`` with the config's ``arm_settings`` applied, then a variant
+        row's own ``arm_settings``."""
+        own = variant.arm_settings if variant else {}
+        return [(gen, {**settings, **self.config.arm_settings.get(arm.name, {}), **own})
+                for gen, settings in arm.generators]
 
     def check(self) -> None:
         """Check every input before any work starts (nothing is written).
@@ -303,7 +310,7 @@ class CompareRun:
 
         spec, config = self.spec, self.config
         reads_train = any(GENERATORS.get(gen).reads_task_data for row in self.rows
-                          for gen, _ in self.generator_settings(row.arm))
+                          for gen, _ in self.generator_settings(row.arm, row.variant))
         try:
             self.data_dir = resolve(config.data_dir, build=False) if config.data_dir else None
         except DfkdError as err:
@@ -318,14 +325,17 @@ class CompareRun:
         _check_teacher_labels(config.teacher, spec)
         train_rows = None
         for row in self.rows:
-            for gen, settings in self.generator_settings(row.arm):
-                g = check_generator_settings(gen, settings, f"arm_settings.{row.arm.name} ({gen} generator)")
+            for gen, settings in self.generator_settings(row.arm, row.variant):
+                where = (f"variant {row.name!r} arm_settings" if row.variant and row.variant.arm_settings
+                         else f"arm_settings.{row.arm.name}")
+                g = check_generator_settings(gen, settings, f"{where} ({gen} generator)")
                 limit = settings.get("limit")
                 if limit is not None and g.reads_task_data:
                     if train_rows is None:
                         train_rows = len(load_task(spec, "train", self.data_dir))
                     if limit > train_rows:
-                        raise DfkdError(f"task {spec.name}: arm {row.arm.name!r} limit {limit} is larger than the "
+                        kind = "variant" if row.variant else "arm"
+                        raise DfkdError(f"task {spec.name}: {kind} {row.name!r} limit {limit} is larger than the "
                                         f"train split ({train_rows} rows); expected at most {train_rows}")
 
     def teacher_row(self) -> dict:
@@ -353,19 +363,26 @@ class CompareRun:
         row.pop("model", None)
         return {**row, "model": asset_name(config.teacher), "stages_s": stages}
 
-    def transfer_set(self, arm: Arm):
-        """The arm's labelled transfer set (built once, kept in ``out/<arm>/transfer_set``; arms with the same
-        generators and settings share one): ``(name of the arm that built it, dataset, stage times)``."""
+    def transfer_set(self, row: _Row):
+        """A row's labelled transfer set: its arm's, with a variant's own ``arm_settings`` if it has any. Rows
+        with the same generators and settings share one, built once and kept in ``out/<home>/transfer_set``,
+        where the home is the first such row's arm (or, for a variant with settings of its own, that row):
+        ``(home, dataset, stage times)``."""
         from datasets import concatenate_datasets
 
         from ..distill.label import label_dataset
         from ..transfer import build_transfer_set, load_transfer_set, save_transfer_set
 
-        generators = self.generator_settings(arm)
-        key = json.dumps(generators, sort_keys=True)
+        def key_of(r: _Row) -> str:
+            return json.dumps(self.generator_settings(r.arm, r.variant), sort_keys=True)
+
+        generators = self.generator_settings(row.arm, row.variant)
+        key = key_of(row)
         if key in self.built:
             return self.built[key]
-        arm_dir = self.out / arm.name
+        home = next(r for r in self.rows if key_of(r) == key)
+        name = home.name if home.variant and home.variant.arm_settings else home.arm.name
+        arm_dir = self.out / name
         ts_dir = arm_dir / "transfer_set"
         recipe = json.loads(key)  # the settings as JSON gives them back (tuples become lists)
         if (ts_dir / "dfkd_card.json").is_file():
@@ -377,7 +394,7 @@ class CompareRun:
                 raise DfkdError(f"{ts_dir} holds a transfer set built with other generator settings "
                                 f"({card['generator_settings']}); expected {recipe} to resume, or a new output "
                                 "folder")
-            self.built[key] = (arm.name, ds, dict(card.get("stages_s", {})))
+            self.built[key] = (name, ds, dict(card.get("stages_s", {})))
             return self.built[key]
         stages: dict[str, float] = {}
         parts, cards = [], []
@@ -389,7 +406,7 @@ class CompareRun:
         ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
         ds = _timed(stages, "label_s", label_dataset, ds, self.teacher, self.tokenizer, arm_dir / "labelling",
                     max_length=self.training.max_length)
-        card = {"arm": arm.name, "generators": cards, "generator_settings": recipe, "teacher": self.config.teacher,
+        card = {"arm": name, "generators": cards, "generator_settings": recipe, "teacher": self.config.teacher,
                 "task": self.spec.name,
                 "num_labels": self.spec.num_labels, "seed": 0, "stages_s": dict(stages)}
         save_transfer_set(ds, ts_dir, card)
@@ -398,7 +415,7 @@ class CompareRun:
         ds, _ = load_transfer_set(ts_dir)
         for tmp in (arm_dir / "labelling", *arm_dir.glob("generating-*")):
             shutil.rmtree(tmp, ignore_errors=True)
-        self.built[key] = (arm.name, ds, stages)
+        self.built[key] = (name, ds, stages)
         return self.built[key]
 
     def run_row(self, row: _Row) -> dict:
@@ -408,7 +425,7 @@ class CompareRun:
         from .scoring import size_on_disk_mb
 
         config, spec, v = self.config, self.spec, row.variant or Variant(arm=row.arm.name)
-        ts_name, ds, ts_stages = self.transfer_set(row.arm)
+        ts_name, ds, ts_stages = self.transfer_set(row)
         if row.shares is not None:
             from ..zeroshot.ood import rebalance_by_teacher
 

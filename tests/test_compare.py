@@ -112,9 +112,20 @@ def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, 
     assert arms["pruned"]["transfer_set"] == "original" and arms["pruned"]["params"] == arms["original"]["params"]  # same shape
     # one seed has no standard deviation: null in the JSON, "(1 seed)" in the table
     assert arms["original"]["std"] is None and f"| original | {arms['original']['mean']:.4f} (1 seed) |" in result["table"]
-    # different settings for one of them: its own transfer set
-    arms = run_compare(config.replace(out=str(tmp_path / "run2"), arm_settings={"original-again": {"limit": 20}}))["arms"]
+    # different settings for one of them: its own transfer set; a variant with generator settings of its own
+    # builds its own too (shared with a later variant of the same settings), one whose settings are its arm's
+    # uses the arm's
+    few = {"arm": "original", "arm_settings": {"limit": 12}}
+    arms = run_compare(config.replace(out=str(tmp_path / "run2"), arm_settings={"original-again": {"limit": 20}},
+                                      variants={"few": few, "few-again": {**few, "training": {"max_steps": 1}},
+                                                "same": {"arm": "original-again", "arm_settings": {"limit": 20}}}))["arms"]
     assert arms["original-again"]["transfer_set"] == "original-again" and arms["original-again"]["transfer_rows"] == 20
+    assert arms["few"]["transfer_set"] == "few" and arms["few"]["transfer_rows"] == 12
+    assert arms["few-again"]["transfer_set"] == "few" and not (tmp_path / "run2" / "few-again").joinpath(
+        "transfer_set").exists()
+    assert arms["same"]["transfer_set"] == "original-again" and arms["same"]["transfer_rows"] == 20
+    assert json.loads((tmp_path / "run2" / "few" / "transfer_set" / "dfkd_card.json").read_text())[
+        "generator_settings"] == [["original", {"limit": 12}]]
 
 
 def test_a_run_wide_schedule_trains_every_row_unless_a_variant_has_its_own(tmp_path, tiny_teacher_dir):
@@ -183,6 +194,11 @@ def test_compare_refuses_a_bad_generator_value_before_its_first_arm(tmp_path, ti
         with pytest.raises(DfkdError, match=message):
             run_compare(base.replace(arm_settings=settings))
         assert not (tmp_path / "run").exists()
+    # a variant row's own generator settings are checked the same way, named as the variant's
+    with pytest.raises(DfkdError, match=r"^variant 'low' arm_settings \(augment generator\): replace_prob must be "
+                                        r"in \[0, 1\], got 2\.0$"):
+        run_compare(base.replace(variants={"low": {"arm": "augment", "arm_settings": {"replace_prob": 2.0}}}))
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
