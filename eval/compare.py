@@ -377,7 +377,7 @@ class CompareRun:
             return json.dumps(self.generator_settings(r.arm, r.variant), sort_keys=True)
 
         generators = self.generator_settings(row.arm, row.variant)
-        key = key_of(row)
+        key = json.dumps(generators, sort_keys=True)
         if key in self.built:
             return self.built[key]
         home = next(r for r in self.rows if key_of(r) == key)
@@ -978,7 +978,7 @@ def format_compare_table(results: dict) -> str:
                   f"{_pcts(first['dev_gold'])}; teacher on dev {_pcts(first['dev_teacher'])}; on each transfer set: "
                   + "; ".join(f"{name} {_pcts(v['transfer_set'])}" for name, v in shares.items()) + "."]
     students = {name: [s["dev_label_shares"] for s in a["per_seed"]] for name, a in results["arms"].items()
-                if all("dev_label_shares" in s for s in a.get("per_seed", [{}]))}
+                if a.get("per_seed") and all("dev_label_shares" in s for s in a["per_seed"])}
     if students:
         lines += ["", "Students' predicted classes on dev, % of rows, per seed: " + "; ".join(
             f"{name} {', '.join(map(_pcts, per_seed))}" for name, per_seed in students.items()) + "."]
