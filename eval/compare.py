@@ -221,6 +221,12 @@ class _Row:
     variant: Variant | None = None
     shares: tuple[float, ...] | None = None  # the variant's rebalance shares, resolved
 
+    @property
+    def has_own_settings(self) -> bool:
+        """A variant row with generator settings of its own (it builds its own transfer set unless they equal
+        another row's)."""
+        return bool(self.variant and self.variant.arm_settings)
+
 
 def _rebalance_shares(variant: Variant, spec, name: str) -> tuple[float, ...] | None:
     """A variant's ``rebalance`` as class shares, checked before any work.
@@ -291,12 +297,12 @@ class CompareRun:
         self.out = Path(config.out)
         self.built: dict[str, tuple] = {}
 
-    def generator_settings(self, arm: Arm, variant: Variant | None = None) -> list:
-        """``[(generator, settings), ...]`` of ``arm`` with the config's ``arm_settings`` applied, then a variant
-        row's own ``arm_settings``."""
-        own = variant.arm_settings if variant else {}
-        return [(gen, {**settings, **self.config.arm_settings.get(arm.name, {}), **own})
-                for gen, settings in arm.generators]
+    def generator_settings(self, row: _Row) -> list:
+        """``[(generator, settings), ...]`` of the row's arm with the config's ``arm_settings`` applied, then a
+        variant row's own ``arm_settings``."""
+        own = row.variant.arm_settings if row.variant else {}
+        return [(gen, {**settings, **self.config.arm_settings.get(row.arm.name, {}), **own})
+                for gen, settings in row.arm.generators]
 
     def check(self) -> None:
         """Check every input before any work starts (nothing is written).
@@ -310,7 +316,7 @@ class CompareRun:
 
         spec, config = self.spec, self.config
         reads_train = any(GENERATORS.get(gen).reads_task_data for row in self.rows
-                          for gen, _ in self.generator_settings(row.arm, row.variant))
+                          for gen, _ in self.generator_settings(row))
         try:
             self.data_dir = resolve(config.data_dir, build=False) if config.data_dir else None
         except DfkdError as err:
@@ -325,9 +331,8 @@ class CompareRun:
         _check_teacher_labels(config.teacher, spec)
         train_rows = None
         for row in self.rows:
-            for gen, settings in self.generator_settings(row.arm, row.variant):
-                where = (f"variant {row.name!r} arm_settings" if row.variant and row.variant.arm_settings
-                         else f"arm_settings.{row.arm.name}")
+            for gen, settings in self.generator_settings(row):
+                where = f"variant {row.name!r} arm_settings" if row.has_own_settings else f"arm_settings.{row.arm.name}"
                 g = check_generator_settings(gen, settings, f"{where} ({gen} generator)")
                 limit = settings.get("limit")
                 if limit is not None and g.reads_task_data:
@@ -373,15 +378,15 @@ class CompareRun:
         from ..distill.label import label_dataset
         from ..transfer import build_transfer_set, load_transfer_set, save_transfer_set
 
-        def key_of(r: _Row) -> str:
-            return json.dumps(self.generator_settings(r.arm, r.variant), sort_keys=True)
+        def key_of(generators: list) -> str:
+            return json.dumps(generators, sort_keys=True)
 
-        generators = self.generator_settings(row.arm, row.variant)
-        key = json.dumps(generators, sort_keys=True)
+        generators = self.generator_settings(row)
+        key = key_of(generators)
         if key in self.built:
             return self.built[key]
-        home = next(r for r in self.rows if key_of(r) == key)
-        name = home.name if home.variant and home.variant.arm_settings else home.arm.name
+        home = next(r for r in self.rows if key_of(self.generator_settings(r)) == key)
+        name = home.name if home.has_own_settings else home.arm.name
         arm_dir = self.out / name
         ts_dir = arm_dir / "transfer_set"
         recipe = json.loads(key)  # the settings as JSON gives them back (tuples become lists)
