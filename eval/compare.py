@@ -4,7 +4,8 @@ For one task and one teacher, each *arm* (a registered recipe for a transfer set
 labelled by the teacher; the same student config is distilled from it with the same budget (optimizer
 steps x batch size) over N seeds; every student is scored on the dev split. Output, in ``out``:
 
-* ``results.json``: settings, the teacher's scores, and per arm (``arms.<name>``) the per-seed scores,
+* ``results.json``: settings, the teacher's scores, and per arm (``arms.<name>``) the per-seed scores (with the
+  selected checkpoint's ``best_step`` and held-out ``best_val_agreement``),
   ``mean``, ``std`` (sample standard deviation over seeds; ``null`` for one seed), ``pct_of_teacher`` (mean main
   score as % of the teacher's), agreement, params, size, latency and the wall time of each stage;
 * ``results.md``: the same as a markdown table;
@@ -451,7 +452,8 @@ class CompareRun:
             score = _json_cache(s_dir / "eval.json", lambda s_dir=s_dir, seed=seed: self._student_eval(s_dir, seed))
             stages["eval_s"] = round(stages.get("eval_s", 0.0) + score["eval_seconds"], 1)
             seeds.append({"seed": seed, **score, "train_seconds": summary["train_seconds"],
-                          "steps": summary["steps"], "best_val_agreement": summary["best_val"]})
+                          "steps": summary["steps"], "best_val_agreement": summary["best_val"],
+                          "best_step": summary.get("best_step")})
         mains = [s["main"] for s in seeds]
         first = seeds[0]
         overrides = sorted(k for k, val in asdict(v).items() if val and k not in ("arm", "description"))

@@ -33,6 +33,12 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     assert arm["pct_of_teacher"] == pytest.approx(100 * mean / saved["teacher"]["main"])
     assert arm["transfer_rows"] == 160 and arm["latency_ms_b1"] > 0 and arm["params"] > 0
     assert set(arm["stages_s"]) >= {"generate_s", "label_s", "distill_s", "eval_s"}
+    for s in arm["per_seed"]:  # the selected checkpoint: the first evaluation with the best held-out agreement
+        history = json.loads((tmp_path / "run" / "original" / f"seed-{s['seed']}" / "student"
+                              / "dfkd_training.json").read_text())["history"]
+        best = max(h["val"] for h in history)
+        assert s["best_step"] == next(h["step"] for h in history if h["val"] == best)
+        assert s["best_val_agreement"] == pytest.approx(best)
     assert (tmp_path / "run" / "chart.png").stat().st_size > 1000
     assert "| original |" in result["table"] and result["table"] == (tmp_path / "run" / "results.md").read_text().strip()
     dev_labels = [int(line.rsplit("\t", 1)[1]) for line in (data / "dev.tsv").read_text().splitlines()[1:]]
