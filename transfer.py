@@ -5,6 +5,8 @@ A transfer set is a :class:`datasets.Dataset` with
 * ``text`` (str), ``text_pair`` (str, pair tasks only),
 * ``source``: ``original`` | ``augment`` | ``ood`` | ``adversarial``,
 * ``label`` (optional: the gold label where one is known, else -1 / NaN),
+* ``origin`` (optional int: the index of the task row a row was derived from, written by the augmenters; model
+  selection on held-out task rows keeps their variants out of training with it),
 * ``teacher_logits`` (``num_labels`` floats, written by :func:`dfkd.distill.label.label_dataset`).
 
 It is saved with ``save_to_disk`` next to a JSON provenance card (``dfkd_card.json``: generator and its
@@ -146,10 +148,10 @@ def validate(ds: Dataset, task: TaskSpec, labelled: bool = True) -> None:
     if missing := need - cols:
         hint = " (run dfkd label first)" if "teacher_logits" in missing else ""
         raise DfkdError(f"transfer set lacks column(s) {sorted(missing)}{hint}; expected text, source, "
-                        "teacher_logits [, text_pair, label]")
-    if extra := cols - {"text", "text_pair", "source", "label", "teacher_logits"}:
+                        "teacher_logits [, text_pair, label, origin]")
+    if extra := cols - {"text", "text_pair", "source", "label", "teacher_logits", "origin"}:
         raise DfkdError(f"transfer set has unexpected column(s) {sorted(extra)}; expected only text, text_pair, "
-                        "source, label, teacher_logits")
+                        "source, label, teacher_logits, origin")
     if task.pair != ("text_pair" in cols):
         raise DfkdError(f"task {task.name!r} {'needs' if task.pair else 'has no'} text_pair but the transfer "
                         f"set {'lacks' if task.pair else 'has'} it")
@@ -187,6 +189,29 @@ def load_transfer_set(path: str | Path) -> tuple[Dataset, dict]:
     if not (path / CARD).is_file():
         raise DfkdError(f"{path} is not a transfer set; expected a folder written by dfkd (with {CARD})")
     return load_from_disk(str(path)), json.loads((path / CARD).read_text())
+
+
+def concatenate_transfer_sets(parts: list[Dataset]) -> Dataset:
+    """The rows of several generators' transfer sets, one after another.
+
+    Each part's ``origin`` ids (:mod:`dfkd.transfer` columns) are shifted past the previous parts' so rows of
+    different parts never share one; a part without ``origin`` gets one id per row (its rows derive from no
+    other row). Without ``origin`` in any part, the parts are joined as they are.
+    """
+    from datasets import concatenate_datasets
+
+    if len(parts) == 1:
+        return parts[0]
+    if any("origin" in p.column_names for p in parts):
+        shifted, offset = [], 0
+        for p in parts:
+            ids = [o + offset for o in p["origin"]] if "origin" in p.column_names else \
+                [offset + i for i in range(len(p))]
+            shifted.append(p.remove_columns([c for c in ("origin",) if c in p.column_names])
+                           .add_column("origin", ids))
+            offset = max(ids, default=offset - 1) + 1
+        parts = shifted
+    return concatenate_datasets(parts)
 
 
 def _check_values(fn: Callable, check: Callable[[dict], None], own: dict) -> None:

@@ -127,6 +127,9 @@ def augment_dataset(ds: Dataset, augmenter: Augmenter, regression: bool = False,
     Every original row is kept (``source=original``, its gold label) and followed by its variants
     (``source=augment``, label unknown: -1, or NaN for regression). Pair tasks augment each side: a variant
     of ``text`` keeps the row's own ``text_pair`` and a variant of ``text_pair`` keeps its own ``text``.
+    Every row carries ``origin``, the index in ``ds`` of the row it was derived from (an original: its own),
+    so model selection can hold out task rows together with their variants
+    (:func:`dfkd.distill.data.held_out_split`).
 
     With ``work_dir``, each finished shard of ``shard_size`` rows is saved there and reused by a re-run, so
     an interrupted run loses at most one shard and repeats nothing.
@@ -154,7 +157,7 @@ def augment_dataset(ds: Dataset, augmenter: Augmenter, regression: bool = False,
             texts += batch["text_pair"]
             keys += [(i, 1) for i in indices]
         variants = augmenter.augment(texts, keys)
-        out = {c: [] for c in (*keep, "source")}
+        out = {c: [] for c in (*keep, "source", "origin")}
         for j in range(n):
             lab = batch["label"][j] if "label" in batch else none
             out["text"].append(batch["text"][j])
@@ -163,6 +166,7 @@ def augment_dataset(ds: Dataset, augmenter: Augmenter, regression: bool = False,
             if "label" in out:
                 out["label"].append(lab)
             out["source"].append("original")
+            out["origin"].append(indices[j])
             for side in (0, 1) if pair else (0,):
                 for v in variants[side * n + j]:
                     out["text"].append(v if side == 0 else batch["text"][j])
@@ -171,6 +175,7 @@ def augment_dataset(ds: Dataset, augmenter: Augmenter, regression: bool = False,
                     if "label" in out:
                         out["label"].append(none)
                     out["source"].append("augment")
+                    out["origin"].append(indices[j])
         return out
 
     parts = []

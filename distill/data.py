@@ -29,10 +29,11 @@ def encode(ds: Dataset, tokenizer, max_length: int, desc: str = "tokenising") ->
     return ds.map(tok, batched=True, batch_size=1000, desc=desc)
 
 
-def held_out_split(ds, val_size: int | float, seed: int, min_words: int | None = None):
+def held_out_split(ds, val_size: int | float, seed: int, min_words: int | None = None, source: str | None = None):
     """Split a dataset into (train, validation slice): ``val_size`` rows (or fraction), seeded shuffle.
 
-    The slice is capped at 10% of the rows so a small dataset keeps most of its rows for training.
+    The slice is capped at 10% of the rows (of the ``source`` rows, with ``source``), so a small dataset keeps
+    most of its rows for training.
 
     Args:
         min_words: draw the slice only from rows of at least this many words (``text`` and ``text_pair``
@@ -40,24 +41,55 @@ def held_out_split(ds, val_size: int | float, seed: int, min_words: int | None =
             train holds the parse-tree phrases of its sentences, median 7 words; dev holds whole sentences,
             median 19), so that model selection ranks checkpoints on text like dev's. Measured on SST-2's teacher
             (12 words, 3 seeds): no better than a random slice (docs/benchmarks.md, session 16).
+        source: draw the slice only from rows of this ``source`` (e.g. ``"original"``: select checkpoints on the
+            task's own texts rather than on augmented ones, which students imitate far better than dev); a
+            fractional ``val_size`` is then a fraction of those rows. When the dataset has an ``origin`` column
+            (the augmenters write it: the index of the task row a row was derived from), every row derived from
+            a held-out row leaves training too, so no variant of a validation text is trained on. When every row
+            has ``source``, the slice is the one drawn without it.
 
     Raises:
-        DfkdError: the slice would leave no training rows; fewer than ``val_size`` rows have ``min_words``.
+        DfkdError: the slice would leave no training rows; fewer than ``val_size`` rows have ``min_words``; no
+            row has ``source``; ``source`` is given for a dataset with rows of other sources but no ``origin``
+            column (its variants of held-out rows could not be kept out of training).
     """
-    n_val = int(round(val_size * len(ds))) if isinstance(val_size, float) and val_size < 1 else int(val_size)
-    n_val = max(1, min(n_val, len(ds) // 10)) if len(ds) > 1 else 0
+    candidates = None
+    if source is not None:
+        if "source" not in ds.column_names or not (candidates := [i for i, s in enumerate(ds["source"])
+                                                                    if s == source]):
+            have = sorted(set(ds["source"])) if "source" in ds.column_names else []
+            raise DfkdError(f"no row has source {source!r} to hold out for model selection; the rows' sources: "
+                            f"{have}")
+        if len(candidates) == len(ds):  # every row qualifies: the same slice as without a source
+            return held_out_split(ds, val_size, seed)
+        if "origin" not in ds.column_names:
+            raise DfkdError(f"cannot hold out {source!r} rows alone: the transfer set has rows of other sources "
+                            "but no origin column to keep their variants out of training; expected a transfer "
+                            "set built by this dfkd (rebuild it), or no selection source")
+    elif min_words:
+        pairs = ds["text_pair"] if "text_pair" in ds.column_names else [""] * len(ds)
+        candidates = [i for i, (a, b) in enumerate(zip(ds["text"], pairs)) if len(a.split()) + len(b.split()) >= min_words]
+    pool = len(candidates) if source is not None else len(ds)  # what a fraction and the 10% cap refer to
+    n_val = int(round(val_size * pool)) if isinstance(val_size, float) and val_size < 1 else int(val_size)
+    n_val = max(1, min(n_val, pool // 10)) if len(ds) > 1 else 0
     if n_val == 0:
         raise DfkdError(f"need at least 2 examples to hold out a validation slice, got {len(ds)}")
-    if not min_words:
+    if candidates is None:
         parts = ds.train_test_split(test_size=n_val, seed=seed, shuffle=True)
         return parts["train"], parts["test"]
-    pairs = ds["text_pair"] if "text_pair" in ds.column_names else [""] * len(ds)
-    long_rows = [i for i, (a, b) in enumerate(zip(ds["text"], pairs)) if len(a.split()) + len(b.split()) >= min_words]
-    if len(long_rows) < n_val:
-        raise DfkdError(f"only {len(long_rows)} rows have at least {min_words} words; expected at least {n_val} "
+    if len(candidates) < n_val:
+        raise DfkdError(f"only {len(candidates)} rows have at least {min_words} words; expected at least {n_val} "
                         "for the validation slice (lower min_words or val_size)")
-    chosen = set(random.Random(seed).sample(long_rows, n_val))
-    return (ds.select([i for i in range(len(ds)) if i not in chosen]),
+    chosen = set(random.Random(seed).sample(candidates, n_val))
+    dropped = chosen
+    if source is not None:
+        origins = ds["origin"]
+        held = {origins[i] for i in chosen}
+        dropped = {i for i, o in enumerate(origins) if o in held}
+        if len(dropped) == len(ds):
+            raise DfkdError(f"holding out {n_val} {source!r} row(s) with the rows derived from them leaves no "
+                            f"training rows out of {len(ds)}; expected more {source!r} rows")
+    return (ds.select([i for i in range(len(ds)) if i not in dropped]),
             ds.select(sorted(chosen)))
 
 

@@ -104,7 +104,7 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     teacher_model, tokenizer = load_teacher(teacher, spec.num_labels, device="cpu")
     config = config or TrainingConfig()
     losses = losses or DistillationConfig()
-    train, val = held_out_split(ds, val_size, config.seed)
+    train, val = held_out_split(ds, val_size, config.seed, source=config.selection_source)
     schedule = json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
     if (out / "dfkd_training.json").is_file():  # finished before (a schedule's intermediate stages are gone)
         done = json.loads((out / "dfkd_training.json").read_text())

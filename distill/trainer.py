@@ -69,6 +69,10 @@ class TrainingConfig:
             every optimizer step ``avg <- d * avg + (1 - d) * weights`` (the first step copies the weights), with
             ``torch.optim.swa_utils.AveragedModel``; validation, model selection and the saved model use the
             average. Its horizon is about ``1 / (1 - d)`` steps. 0: off (the live weights).
+        selection_source: hold out for model selection only rows of this transfer-set ``source``, with the rows
+            derived from them left out of training (:func:`dfkd.distill.data.held_out_split`), e.g.
+            ``"original"`` for an augmented transfer set: checkpoints are ranked on the task's own texts.
+            ``None``: a slice of all rows.
         seed: seeds weights' random init, dropout and batch order.
     """
 
@@ -86,6 +90,7 @@ class TrainingConfig:
     freeze_word_embeddings: bool = False
     layer_lr_decay: float = 1.0
     ema_decay: float = 0.0
+    selection_source: str | None = None
     seed: int = 0
 
     def __post_init__(self):

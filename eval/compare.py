@@ -305,12 +305,23 @@ class CompareRun:
         return [(gen, {**settings, **self.config.arm_settings.get(row.arm.name, {}), **own})
                 for gen, settings in row.arm.generators]
 
+    def row_training(self, row: _Row):
+        """The row's :class:`~dfkd.distill.trainer.TrainingConfig`: the run's ``training`` with a variant's own
+        over it (read strictly)."""
+        from ..distill.trainer import TrainingConfig
+
+        if not (row.variant and row.variant.training):
+            return self.training
+        return TrainingConfig.from_dict({**self.config.training, **row.variant.training},
+                                        f"variant {row.name!r} training")
+
     def check(self) -> None:
         """Check every input before any work starts (nothing is written).
 
         Raises:
             DfkdError: a missing data folder; a teacher whose ``num_labels`` does not fit the task; a generator
-                setting it does not take; a ``limit`` larger than the train split.
+                setting it does not take; a ``limit`` larger than the train split; a row's training settings
+                that are unknown, or a ``selection_source`` its transfer set has no rows of.
         """
         from ..assets import resolve
         from ..transfer import GENERATORS, check_generator_settings
@@ -332,6 +343,13 @@ class CompareRun:
         _check_teacher_labels(config.teacher, spec)
         train_rows = None
         for row in self.rows:
+            source = self.row_training(row).selection_source
+            gens = [GENERATORS.get(gen) for gen, _ in self.generator_settings(row)]
+            # a generator that reads task data keeps the task's rows (source "original") beside its own
+            sources = {g.source for g in gens} | ({"original"} if any(g.reads_task_data for g in gens) else set())
+            if source is not None and source not in sources:
+                raise DfkdError(f"task {spec.name}: row {row.name!r} selects on {source!r} rows but its transfer set "
+                                f"has rows of {sorted(sources)} only; expected one of those as selection_source")
             for gen, settings in self.generator_settings(row):
                 where = f"variant {row.name!r} arm_settings" if row.has_own_settings else f"arm_settings.{row.arm.name}"
                 g = check_generator_settings(gen, settings, f"{where} ({gen} generator)")
@@ -374,10 +392,13 @@ class CompareRun:
         with the same generators and settings share one, built once and kept in ``out/<home>/transfer_set``,
         where the home is the first such row's arm (or, for a variant with settings of its own, that row):
         ``(home, dataset, stage times)``."""
-        from datasets import concatenate_datasets
-
         from ..distill.label import label_dataset
-        from ..transfer import build_transfer_set, load_transfer_set, save_transfer_set
+        from ..transfer import (
+            build_transfer_set,
+            concatenate_transfer_sets,
+            load_transfer_set,
+            save_transfer_set,
+        )
 
         def key_of(generators: list) -> str:
             return json.dumps(generators, sort_keys=True)
@@ -409,7 +430,7 @@ class CompareRun:
                                         work_dir=arm_dir / f"generating-{i}", **settings)
             parts.append(ds_part)
             cards.append(card_part)
-        ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+        ds = concatenate_transfer_sets(parts)
         ds = _timed(stages, "label_s", label_dataset, ds, self.teacher, self.tokenizer, arm_dir / "labelling",
                     max_length=self.training.max_length)
         card = {"arm": name, "generators": cards, "generator_settings": recipe, "teacher": self.config.teacher,
@@ -440,7 +461,7 @@ class CompareRun:
         row_dir = self.out / row.name
         student = v.student or config.student
         losses = from_dict(DistillationConfig, v.losses, f"variant {row.name} losses") if v.losses else self.losses
-        training = replace(self.training, **v.training)
+        training = self.row_training(row)
         strategy, settings = self.strategy_settings[row.name]
         seeds = []
         for seed in range(config.seeds):

@@ -155,13 +155,15 @@ def test_pair_rows_keep_their_own_partner(tiny_mlm_dir, keyed_vectors):
     ds = Dataset.from_dict({"text": ["the film was dull", "great acting"],
                             "text_pair": ["boring plot", "superb story"], "label": [0, 1]})
     out = augment_dataset(ds, make(tiny_mlm_dir, keyed_vectors, num_aug=3))
-    assert out.column_names == ["text", "text_pair", "label", "source"]
+    assert out.column_names == ["text", "text_pair", "label", "source", "origin"]
     current = None
     firsts = seconds = 0
     for row in out:
         if row["source"] == "original":
             current = row
+            assert ds[row["origin"]]["text"] == row["text"]  # an original's origin is its own index
             continue
+        assert row["origin"] == current["origin"]  # a variant's is its original's
         assert row["label"] == -1
         assert (row["text_pair"] == current["text_pair"]) != (row["text"] == current["text"])
         firsts += row["text_pair"] == current["text_pair"]

@@ -205,6 +205,14 @@ def test_compare_refuses_a_bad_generator_value_before_its_first_arm(tmp_path, ti
                                         r"in \[0, 1\], got 2\.0$"):
         run_compare(base.replace(variants={"low": {"arm": "augment", "arm_settings": {"replace_prob": 2.0}}}))
     assert not (tmp_path / "run").exists()
+    # and a row's own training settings: unknown keys, and model selection on rows its transfer set lacks
+    for variant, message in [({"arm": "original", "training": {"lr": 0.1}}, r"^variant 'v' training: unknown key 'lr'"),
+                             ({"arm": "ood", "training": {"selection_source": "original"}},
+                              r"^task sst2: row 'v' selects on 'original' rows but its transfer set has rows of "
+                              r"\['ood'\] only; expected one of those as selection_source$")]:
+        with pytest.raises(DfkdError, match=message):
+            run_compare(base.replace(variants={"v": variant}))
+        assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
@@ -267,7 +275,9 @@ def test_a_bad_rebalance_is_refused_before_any_work(tmp_path):
         config = CompareConfig(task=task, data_dir=None, arms=[], variants={"v": {"rebalance": shares}},
                                out=str(tmp_path / "run"))
         # published shares exist for MNLI: the check passes on to the next input, the (SST-2) default teacher
-        with pytest.raises(DfkdError, match=message or r"^teacher \S+ has num_labels=2 but task 'mnli' has 3"):
+        # (refused by its num_labels where it is built, by its asset's task where it is not)
+        with pytest.raises(DfkdError, match=message or r"^teacher \S+ (has num_labels=2 but task 'mnli' has 3|is "
+                                                       r"built for task 'sst2', not 'mnli')"):
             run_compare(config)
         assert not (tmp_path / "run").exists()
 

@@ -157,6 +157,25 @@ def test_distiller_makes_tiny_student_match_teacher(tmp_path, tiny_teacher_dir):
     assert model.config.num_hidden_layers == 1 and model.config.id2label[1] == "positive"
 
 
+def test_selection_on_original_rows_trains_without_their_variants(tmp_path, tiny_teacher_dir):
+    from dfkd.distill.distiller import distill
+
+    base = _labelled_toy(20)  # 20 task rows, each followed by 2 variants, as augment_dataset writes them
+    ds = Dataset.from_dict({c: [v for v in base[c] for _ in range(3)] for c in base.column_names})
+    ds = ds.remove_columns("source").add_column("source", ["original", "augment", "augment"] * 20)
+    ds = ds.add_column("origin", [i for i in range(20) for _ in range(3)])
+    spec = {"type": "config", "num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2,
+            "intermediate_size": 32}
+    cfg = TrainingConfig(batch_size=2, epochs=1, max_length=16, checkpoint_every=0, selection_source="original")
+    summary = distill(ds, "sst2", str(tiny_teacher_dir), spec, tmp_path / "a", cfg, val_size=2)
+    assert summary["steps"] == (60 - 2 * 3) // 2  # 2 task rows held out, with their 4 variants
+    plain = distill(ds, "sst2", str(tiny_teacher_dir), spec, tmp_path / "b", replace(cfg, selection_source=None),
+                    val_size=2)
+    assert plain["steps"] == (60 - 2) // 2
+    with pytest.raises(DfkdError, match="^no row has source 'ood' to hold out"):
+        distill(ds, "sst2", str(tiny_teacher_dir), spec, tmp_path / "c", replace(cfg, selection_source="ood"), val_size=2)
+
+
 def test_transfer_set_round_trip_and_validation(tmp_path):
     ds = _labelled_toy(10)
     save_transfer_set(ds, tmp_path / "ts", {"generator": "original", "seed": 3})

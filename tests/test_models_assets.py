@@ -49,6 +49,58 @@ def test_held_out_slice_from_long_rows_only():
     assert list(held_out_split(pairs, 1, seed=0, min_words=4)[1]["text_pair"]) == ["b c d"]
 
 
+def test_held_out_slice_from_one_source_keeps_the_held_out_rows_variants_out_of_training():
+    from datasets import Dataset
+
+    from dfkd.distill.data import held_out_split
+
+    # 20 task rows, each followed by 2 variants of it (as augment_dataset writes them), then 3 rows of another kind
+    texts, sources, origins = [], [], []
+    for i in range(20):
+        for k, src in enumerate(("original", "augment", "augment")):
+            texts.append(f"row {i} v{k}")
+            sources.append(src)
+            origins.append(i)
+    texts += ["ood a", "ood b", "ood c"]
+    sources += ["ood"] * 3
+    origins += [20, 21, 22]
+    ds = Dataset.from_dict({"text": texts, "source": sources, "origin": origins})
+    train, val = held_out_split(ds, 2, seed=1, source="original")  # cap: 10% of the 20 task rows
+    assert len(val) == 2 and set(val["source"]) == {"original"}
+    held = set(val["origin"])
+    assert len(train) == 63 - 2 * 3 and not held & set(train["origin"])  # their variants left training too
+    assert sorted(list(train["text"]) + list(val["text"])) == sorted(t for t, o in zip(texts, origins)
+                                                                     if o not in held or t in val["text"])
+    assert list(held_out_split(ds, 2, seed=1, source="original")[1]["text"]) == list(val["text"])  # same seed, slice
+    assert len(held_out_split(ds, 0.1, seed=1, source="original")[1]) == 2  # a fraction of the 20 task rows
+    # a set whose rows all have the source: the slice drawn without one
+    originals = ds.filter(lambda r: r["source"] == "original")
+    assert list(held_out_split(originals, 2, seed=4, source="original")[1]["text"]) == \
+        list(held_out_split(originals, 2, seed=4)[1]["text"])
+    with pytest.raises(DfkdError, match=r"^no row has source 'adversarial' to hold out for model selection; the "
+                                        r"rows' sources: \['augment', 'ood', 'original'\]$"):
+        held_out_split(ds, 2, seed=0, source="adversarial")
+    with pytest.raises(DfkdError, match="no origin column to keep their variants out of training"):
+        held_out_split(ds.remove_columns("origin"), 2, seed=0, source="original")
+    one = Dataset.from_dict({"text": ["a", "a2", "b"], "source": ["original", "augment", "ood"], "origin": [0, 0, 0]})
+    with pytest.raises(DfkdError, match=r"leaves no training rows out of 3"):
+        held_out_split(one, 1, seed=0, source="original")
+
+
+def test_concatenated_transfer_sets_never_share_an_origin():
+    from datasets import Dataset
+
+    from dfkd.transfer import concatenate_transfer_sets
+
+    a = Dataset.from_dict({"text": ["x", "x2", "y"], "source": ["original", "augment", "original"], "origin": [0, 0, 1]})
+    b = Dataset.from_dict({"text": ["o1", "o2"], "source": ["ood", "ood"]})
+    c = Dataset.from_dict({"text": ["z", "z2"], "source": ["original", "augment"], "origin": [0, 0]})
+    both = concatenate_transfer_sets([a, b, c])
+    assert list(both["text"]) == ["x", "x2", "y", "o1", "o2", "z", "z2"]
+    assert list(both["origin"]) == [0, 0, 1, 2, 3, 4, 4]
+    assert "origin" not in concatenate_transfer_sets([b, b]).column_names
+
+
 def test_mlm_masking_rates_on_a_large_sample():
     from transformers import BertTokenizerFast, DataCollatorForLanguageModeling
 
