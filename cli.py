@@ -82,7 +82,7 @@ def _training_flags(p: argparse.ArgumentParser, **defaults) -> None:
     g.add_argument("--config", help="JSON file with TrainingConfig fields (flags below override it)")
     for name, typ in (("batch_size", int), ("epochs", float), ("max_steps", int), ("learning_rate", float),
                       ("warmup_ratio", float), ("layer_lr_decay", float), ("ema_decay", float), ("max_length", int),
-                      ("eval_every", int), ("seed", int)):
+                      ("eval_every", int), ("selection_source", str), ("seed", int)):
         g.add_argument("--" + name.replace("_", "-"), type=typ, default=None,
                        help=f"default: {getattr(d, name)}")
 
