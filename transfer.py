@@ -207,8 +207,7 @@ def concatenate_transfer_sets(parts: list[Dataset]) -> Dataset:
         for p in parts:
             ids = [o + offset for o in p["origin"]] if "origin" in p.column_names else \
                 [offset + i for i in range(len(p))]
-            shifted.append(p.remove_columns([c for c in ("origin",) if c in p.column_names])
-                           .add_column("origin", ids))
+            shifted.append((p.remove_columns("origin") if "origin" in p.column_names else p).add_column("origin", ids))
             offset = max(ids, default=offset - 1) + 1
         parts = shifted
     return concatenate_datasets(parts)

@@ -55,11 +55,11 @@ def held_out_split(ds, val_size: int | float, seed: int, min_words: int | None =
     """
     candidates = None
     if source is not None:
-        if "source" not in ds.column_names or not (candidates := [i for i, s in enumerate(ds["source"])
-                                                                    if s == source]):
-            have = sorted(set(ds["source"])) if "source" in ds.column_names else []
+        sources = ds["source"] if "source" in ds.column_names else []
+        candidates = [i for i, s in enumerate(sources) if s == source]
+        if not candidates:
             raise DfkdError(f"no row has source {source!r} to hold out for model selection; the rows' sources: "
-                            f"{have}")
+                            f"{sorted(set(sources))}")
         if len(candidates) == len(ds):  # every row qualifies: the same slice as without a source
             return held_out_split(ds, val_size, seed)
         if "origin" not in ds.column_names:

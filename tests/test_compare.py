@@ -265,19 +265,17 @@ def test_a_rebalanced_variant_trains_on_the_teachers_classes_in_the_given_shares
         (tmp_path / "run" / "results.md").read_text()
 
 
-def test_a_bad_rebalance_is_refused_before_any_work(tmp_path):
+def test_a_bad_rebalance_is_refused_before_any_work(tmp_path, tiny_teacher_dir):
     cases = [("sst2", [1], r"^variant 'v' rebalance \[1\]: expected \"published\" or 2 positive numbers, one per "
                            r"label \(negative, positive\)$"),
              ("sst2", [1, -1], r"^variant 'v' rebalance \[1, -1\]: expected"),
              ("stsb", "published", r"^variant 'v' rebalance: stsb is a regression task; expected class shares"),
              ("mnli", "published", None)]
     for task, shares, message in cases:
-        config = CompareConfig(task=task, data_dir=None, arms=[], variants={"v": {"rebalance": shares}},
-                               out=str(tmp_path / "run"))
-        # published shares exist for MNLI: the check passes on to the next input, the (SST-2) default teacher
-        # (refused by its num_labels where it is built, by its asset's task where it is not)
-        with pytest.raises(DfkdError, match=message or r"^teacher \S+ (has num_labels=2 but task 'mnli' has 3|is "
-                                                       r"built for task 'sst2', not 'mnli')"):
+        config = CompareConfig(task=task, data_dir=None, teacher=str(tiny_teacher_dir), arms=[],
+                               variants={"v": {"rebalance": shares}}, out=str(tmp_path / "run"))
+        # published shares exist for MNLI: the check passes on to the next input, the (2-label) teacher
+        with pytest.raises(DfkdError, match=message or r"^teacher \S+ has num_labels=2 but task 'mnli' has 3"):
             run_compare(config)
         assert not (tmp_path / "run").exists()
 
