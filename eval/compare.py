@@ -945,15 +945,17 @@ def plot_summary(results: dict, path: Path) -> None:
 
     tasks = list(results["tasks"])
     arms = list(results["summary"])
-    width = 0.8 / max(1, len(arms))
+    # each task's bars are packed side by side (an arm a task has no row for leaves no gap); the colour names the arm
+    present = {t: [arm for arm in arms if arm in results["tasks"][t]["arms"]] for t in tasks}
+    width = 0.8 / max(1, *(len(p) for p in present.values()))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(tasks) + 2), 4.0), dpi=120)
-    for k, arm in enumerate(arms):
+    for arm in arms:
         xs, ys, es = [], [], []
         for i, t in enumerate(tasks):
-            a = results["tasks"][t]["arms"].get(arm)
-            if a is None:
+            if arm not in present[t]:
                 continue
-            xs.append(i + (k - (len(arms) - 1) / 2) * width)
+            a = results["tasks"][t]["arms"][arm]
+            xs.append(i + (present[t].index(arm) - (len(present[t]) - 1) / 2) * width)
             ys.append(a["pct_of_teacher"] or 0.0)
             es.append(100 * (a["std"] or 0.0) / abs(results["tasks"][t]["teacher"]["main"] or 1.0))
         ax.bar(xs, ys, width, yerr=es, capsize=3, label=arm)
@@ -967,9 +969,8 @@ def plot_summary(results: dict, path: Path) -> None:
     ax.set_ylabel("% of the teacher's dev score")
     ax.set_ylim(0, 110)
     ax.set_title(f"{results.get('name') or 'compare'}: students by transfer set", fontsize=9)
-    ax.legend(fontsize=8, ncol=len(arms) + 1, loc="lower center")
-    fig.tight_layout()
-    fig.savefig(path)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the axes
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -1018,7 +1019,8 @@ def _pcts(shares: list[float]) -> str:
 
 
 def plot_compare(results: dict, path: Path) -> None:
-    """Bar chart of each arm's mean main score with ± std error bars, and the teacher as a dashed line."""
+    """Bar chart of each arm's mean main score with ± std error bars, each seed's score as a dot (a bimodal row
+    shows as two clusters), and the teacher as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1028,20 +1030,26 @@ def plot_compare(results: dict, path: Path) -> None:
     means = [results["arms"][n]["mean"] for n in names]
     stds = [results["arms"][n]["std"] or 0.0 for n in names]  # one seed: no error bar
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 + 1.4 * len(names)), 3.8), dpi=120)
+    seeds = [[x for x in results["arms"][n]["scores"] if x is not None] for n in names]
     bars = ax.bar(names, means, yerr=stds, capsize=6, color="#4c72b0")
-    for b, n, sd in zip(bars, names, stds):  # label above the error bar
-        ax.annotate(f"{results['arms'][n]['pct_of_teacher']:.1f}%", (b.get_x() + b.get_width() / 2, b.get_height() + sd),
+    for i, xs in enumerate(seeds):
+        ax.plot([i] * len(xs), xs, "o", ms=4, color="black", alpha=0.6, label="seeds" if i == 0 else None)
+    tops = [max([m + sd, *xs]) for m, sd, xs in zip(means, stds, seeds)]
+    for b, n, top in zip(bars, names, tops):  # label above the error bar and the seeds
+        ax.annotate(f"{results['arms'][n]['pct_of_teacher']:.1f}%", (b.get_x() + b.get_width() / 2, top),
                     xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
     t = results["teacher"]["main"]
     ax.axhline(t, ls="--", color="#c44e52", label=f"teacher {t:.3f}")
-    low = min([*means, t]) - 0.1
-    ax.set_ylim(max(0.0, low), min(1.0, max([*means, t]) + 0.08))
+    floor = (results.get("majority_baseline") or {}).get("main")
+    if floor is not None:
+        ax.axhline(floor, ls=":", color="black", lw=1.5, label=f"majority answer {floor:.3f}")
+    low = min([t, *([floor] if floor is not None else []), *(m - sd for m, sd in zip(means, stds)), *(x for xs in seeds for x in xs)]) - 0.05
+    ax.set_ylim(max(0.0, low) if low > -0.05 else low, max([t, *tops]) + 0.1)
     if any(len(n) > 14 for n in names):  # long variant names would overlap their neighbours
         plt.setp(ax.get_xticklabels(), rotation=20, ha="right", rotation_mode="anchor")
     ax.set_ylabel(f"dev {results['main_metric']}")
     ax.set_title(f"{results['task']}: student score by transfer set ({len(results['arms'][names[0]]['scores'])} seeds)"
                  if names else results["task"], fontsize=9)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
-    fig.tight_layout()
-    fig.savefig(path)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the axes
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
