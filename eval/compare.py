@@ -1032,8 +1032,8 @@ def plot_compare(results: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 + 1.4 * len(names)), 3.8), dpi=120)
     seeds = [[x for x in results["arms"][n]["scores"] if x is not None] for n in names]
     bars = ax.bar(names, means, yerr=stds, capsize=6, color="#4c72b0")
-    for i, xs in enumerate(seeds):
-        ax.plot([i] * len(xs), xs, "o", ms=4, color="black", alpha=0.6, label="seeds" if i == 0 else None)
+    ax.plot([i for i, xs in enumerate(seeds) for _ in xs], [x for xs in seeds for x in xs], "o", ms=4,
+            color="black", alpha=0.6, label="seeds")
     tops = [max([m + sd, *xs]) for m, sd, xs in zip(means, stds, seeds)]
     for b, n, top in zip(bars, names, tops):  # label above the error bar and the seeds
         ax.annotate(f"{results['arms'][n]['pct_of_teacher']:.1f}%", (b.get_x() + b.get_width() / 2, top),
@@ -1043,8 +1043,9 @@ def plot_compare(results: dict, path: Path) -> None:
     floor = (results.get("majority_baseline") or {}).get("main")
     if floor is not None:
         ax.axhline(floor, ls=":", color="black", lw=1.5, label=f"majority answer {floor:.3f}")
-    low = min([t, *([floor] if floor is not None else []), *(m - sd for m, sd in zip(means, stds)), *(x for xs in seeds for x in xs)]) - 0.05
-    ax.set_ylim(max(0.0, low) if low > -0.05 else low, max([t, *tops]) + 0.1)
+    lowest = min([t, *([] if floor is None else [floor]), *(m - sd for m, sd in zip(means, stds)),
+                  *(x for xs in seeds for x in xs)])
+    ax.set_ylim(max(0.0, lowest - 0.05) if lowest >= 0 else lowest - 0.05, max([t, *tops]) + 0.1)
     if any(len(n) > 14 for n in names):  # long variant names would overlap their neighbours
         plt.setp(ax.get_xticklabels(), rotation=20, ha="right", rotation_mode="anchor")
     ax.set_ylabel(f"dev {results['main_metric']}")
