@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multiple", type=float, help="default: 2")
     p.add_argument("--min-words", type=int, help="default: the task's typical range")
     p.add_argument("--max-words", type=int)
-    p.add_argument("--pair-mix", help="pair tasks: e.g. adjacent=0.4,random=0.3,perturbed=0.3 (the default)")
+    p.add_argument("--pair-mix", help="pair tasks: kind=weight of adjacent, random, perturbed, rewritten, spliced; e.g. adjacent=0.4,random=0.3,perturbed=0.3 (the default)")
     p.add_argument("--select-teacher", help="teacher-guided selection: the task's class shares, each class filled "
                    "in --selection-order")
     p.add_argument("--pool-factor", type=float, help="candidates per kept row for --select-teacher (default: 3)")

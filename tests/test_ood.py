@@ -17,6 +17,7 @@ from dfkd.zeroshot.ood import (
     rebalance_by_teacher,
     sample_pairs,
     select_by_teacher,
+    splice,
 )
 
 NEWS = [
@@ -143,6 +144,60 @@ def test_perturb_drops_and_swaps():
     out = perturb(" ".join(words), rng).split()
     assert 0.75 * 200 < len(out) < 0.95 * 200  # 15% dropped, sd ~ 5 words
     assert sorted(out, key=lambda w: int(w[1:])) != out  # one adjacent swap
+
+
+class _FixedRng(random.Random):
+    """A ``random.Random`` whose ``uniform`` and ``random`` return set values."""
+
+    def __init__(self, uniform: float, coin: float):
+        super().__init__(0)
+        self._u, self._c = uniform, coin
+
+    def uniform(self, a, b):
+        return self._u
+
+    def random(self):
+        return self._c
+
+
+def test_splice_keeps_one_run_of_the_sentence_and_fills_its_length_from_the_neighbour():
+    text = "a1 a2 a3 a4 a5 a6 a7 a8 a9 a10"
+    nb = "b1 b2 b3 b4 b5 b6 b7 b8"
+    # f = 0.3 of 10 words -> k = 3 kept; coin < 0.5: text's head, then the neighbour's last 7 words
+    assert splice(text, nb, _FixedRng(0.3, 0.2)) == "a1 a2 a3 b2 b3 b4 b5 b6 b7 b8"
+    # f = 0.64 -> k = round(6.4) = 6; coin >= 0.5: the neighbour's first 4 words, then text's last 6
+    assert splice(text, nb, _FixedRng(0.64, 0.7)) == "b1 b2 b3 b4 a5 a6 a7 a8 a9 a10"
+    # a neighbour shorter than the gap gives what it has; a one-word text keeps its word and takes one more
+    assert splice(text, "b1 b2", _FixedRng(0.3, 0.2)) == "a1 a2 a3 b1 b2"
+    assert splice("a1", nb, _FixedRng(0.5, 0.2)) == "a1 b8"
+    # drawn shares: the kept run is 30-80% of the words and the copy is as long as the text
+    rng = random.Random(0)
+    long_text = " ".join(f"a{i}" for i in range(1, 41))
+    long_nb = " ".join(f"b{i}" for i in range(1, 41))
+    for _ in range(200):
+        out = splice(long_text, long_nb, rng).split()
+        kept = [w for w in out if w.startswith("a")]
+        assert len(out) == 40 and 12 <= len(kept) <= 32
+        assert " ".join(kept) in long_text  # one contiguous run of the text
+
+
+def test_spliced_pairs_come_from_adjacent_sentences_and_need_them():
+    def sentence(d, i):
+        return " ".join(f"d{d}s{i}w{j}" for j in range(10))
+
+    docs = [[sentence(d, i) for i in range(4)] for d in range(30)]
+    rows = sample_pairs(docs, 60, {"random": 0.5, "spliced": 0.5}, random.Random(1))
+    spliced = [(a, b) for a, b, k in rows if k == "spliced"]
+    assert len(spliced) == 30
+    for a, b in spliced:
+        d, i = map(int, a.split()[0][1:].split("w")[0].split("s"))
+        own, nb, words = a.split(), sentence(d, i + 1).split(), b.split()
+        k = sum(w in own for w in words)
+        assert len(words) == 10 and 3 <= k <= 8  # 30-80% of the 10 words kept
+        assert words in (own[:k] + nb[-(10 - k):], nb[:10 - k] + own[-k:])  # the next sentence fills the rest
+    single = [[f"line {i} has five words"] for i in range(10)]
+    with pytest.raises(DfkdError, match="no adjacent sentence pairs .* without 'spliced'$"):
+        sample_pairs(single, 10, {"random": 0.5, "spliced": 0.5}, random.Random(0))
 
 
 def test_select_by_teacher_is_class_balanced_and_prefers_uncertain_rows():

@@ -18,9 +18,12 @@ WikiText-103 sentences, 2-4x the task's train size. Here:
    document (related, topically close), *random* pairs (unrelated) and a sentence with a *perturbed copy*
    (15% of words dropped, one adjacent swap: a near-paraphrase); on request also a sentence with a *masked-LM-
    rewritten copy* (``rewritten``: 15% of its tokens masked and refilled by the masked LM, each with another
-   token, as MATE-KD's generator does). Adjacent, perturbed and rewritten pairs let the
-   teacher's positive classes (entailment, equivalent, high similarity) appear at all; random pairs give
-   the negative ones.
+   token, as MATE-KD's generator does) and a sentence with a *spliced copy* (``spliced``: 30-80% of its words
+   kept as one run, the rest of its length taken from the adjacent sentence, :func:`splice`). Adjacent,
+   perturbed and rewritten pairs let the teacher's positive classes (entailment, equivalent, high
+   similarity) appear at all; random pairs give the negative ones. Both extremes share few words (adjacent,
+   random: word overlap ~0.05-0.1) or nearly all (perturbed: ~0.86), while paraphrase corpora sit in between
+   (MRPC dev: median 0.53), where a teacher's decision turns; spliced pairs fill that middle (median ~0.43).
 6. **Teacher-guided selection** (optional, ``teacher=...``): a pool of ``pool_factor`` x size candidates
    is labelled; per class predicted by the teacher, its published share of ``size`` (the task's train label
    distribution as published, :data:`PUBLISHED_LABEL_SHARES`; equal shares when unknown) is kept, highest
@@ -61,8 +64,9 @@ PUBLISHED_LABEL_SHARES = {"sst2": (0.442, 0.558), "cola": (0.296, 0.704), "mrpc"
                           "mnli": (1 / 3, 1 / 3, 1 / 3), "qnli": (0.5, 0.5)}
 
 #: The kinds of out-of-domain pair: adjacent sentences, random pairs, a sentence with a perturbed copy, and a
-#: sentence with a masked-LM-rewritten copy (``rewritten``: needs a rewriter, see ``ood_rows``).
-PAIR_KINDS = ("adjacent", "random", "perturbed", "rewritten")
+#: sentence with a masked-LM-rewritten copy (``rewritten``: needs a rewriter, see ``ood_rows``), and a sentence with
+#: a copy spliced with its neighbour (``spliced``, :func:`splice`).
+PAIR_KINDS = ("adjacent", "random", "perturbed", "rewritten", "spliced")
 PAIR_MIX = {"adjacent": 0.4, "random": 0.3, "perturbed": 0.3}
 
 _MARKUP = re.compile(r"<[^>]+>|https?://|www\.|\S+@\S+\.\w+|^\s*=+.*=+\s*$|\{\{|\}\}|\[\[|\]\]|&[a-z]+;")
@@ -181,6 +185,24 @@ def perturb(text: str, rng: random.Random, drop: float = 0.15) -> str:
     return " ".join(kept)
 
 
+def splice(text: str, neighbour: str, rng: random.Random, keep: tuple[float, float] = (0.3, 0.8)) -> str:
+    """A partly overlapping copy of ``text``: one run of its words kept, the rest of its length from ``neighbour``.
+
+    A share ``f ~ U(keep)`` of ``text``'s ``n`` words is kept as one run (``k = max(1, round(f * n))`` words): with
+    probability 1/2 its first ``k`` words followed by ``neighbour``'s last ``n - k``, else ``neighbour``'s first
+    ``n - k`` followed by ``text``'s last ``k`` (fewer if ``neighbour`` is shorter; at least one of its words). With
+    ``neighbour`` the next sentence of the same document, the copy stays on topic and about as long as ``text``
+    but shares only part of its content: the middle ground of word overlap between a near-copy and an unrelated
+    sentence, where paraphrase and similarity pairs lie.
+    """
+    words, other = text.split(), neighbour.split()
+    k = min(len(words), max(1, round(len(words) * rng.uniform(*keep))))
+    m = max(1, len(words) - k)
+    if rng.random() < 0.5:
+        return " ".join(words[:k] + other[-m:])
+    return " ".join(other[:m] + words[-k:])
+
+
 def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: random.Random) -> list[tuple[str, str, str]]:
     """``n`` ``(text, text_pair, kind)`` rows in the proportions of ``mix`` (kinds of :data:`PAIR_KINDS`).
 
@@ -195,10 +217,10 @@ def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: rand
     counts = {k: int(round(n * v / total)) for k, v in mix.items()}
     counts[max(counts, key=counts.get)] += n - sum(counts.values())
     rows = []
+    if not adjacent and (needs := [k for k in ("adjacent", "spliced") if counts.get(k)]):
+        raise DfkdError("no adjacent sentence pairs in the out-of-domain text (one sentence per line); expected "
+                        f"paragraphs, or a pair mix without {' or '.join(repr(k) for k in needs)}")
     if counts.get("adjacent"):
-        if not adjacent:
-            raise DfkdError("no adjacent sentence pairs in the out-of-domain text (one sentence per line); expected "
-                            "paragraphs, or a pair mix without 'adjacent'")
         rows += [(a, b, "adjacent") for a, b in rng.sample(adjacent, min(counts["adjacent"], len(adjacent)))]
     for _ in range(counts.get("random", 0)):
         a, b = rng.sample(sentences, 2)
@@ -207,6 +229,8 @@ def sample_pairs(docs: list[list[str]], n: int, mix: dict[str, float], rng: rand
         rows.append((s, perturb(s, rng), "perturbed"))
     for s in rng.sample(sentences, min(counts.get("rewritten", 0), len(sentences))):
         rows.append((s, s, "rewritten"))
+    for a, b in rng.sample(adjacent, min(counts.get("spliced", 0), len(adjacent))):
+        rows.append((a, splice(a, b, rng), "spliced"))
     rng.shuffle(rows)
     return rows
 
