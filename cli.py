@@ -318,7 +318,7 @@ def cmd_compare(args) -> None:
     from .eval.compare import CompareConfig, run_compare, summarise_runs
 
     config = CompareConfig.from_file(args.preset) if args.preset else CompareConfig()
-    overrides = {k: getattr(args, k) for k in ("task", "data_dir", "teacher", "seeds", "arms", "out")
+    overrides = {k: getattr(args, k) for k in ("task", "data_dir", "teacher", "seeds", "arms", "rows", "out")
                  if getattr(args, k, None) is not None}
     config = config.replace(**overrides)
     if args.tasks:
@@ -515,7 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--teacher")
     p.add_argument("--seeds", type=int)
-    p.add_argument("--arms", nargs="+")
+    p.add_argument("--arms", nargs="+", help="the arms of the run (replaces the preset's; variant rows still run)")
+    p.add_argument("--rows", nargs="+", help="run only these rows (arm or variant names) of the preset; the others "
+                   "stay in results.json as recorded")
     p.add_argument("--tasks", nargs="+", help="run only these tasks of a multi-task preset (the summary covers them)")
     p.add_argument("--out")
     p.add_argument("--summary-only", action="store_true",

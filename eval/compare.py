@@ -127,6 +127,9 @@ class CompareConfig:
         limits: the data-efficiency curve: the same student and budget with each number of task examples
             (``0``: the zero-shot arms only; ``null``: all of train) for every arm that reads task data, written
             to ``out/[<task>/]limit-<n>/``, plus the curve (``results.json`` ``curve``, ``curve.png``).
+        rows: run only these rows (arm or variant names; ``dfkd compare --rows``); every other row of the preset
+            stays in ``results.json`` as recorded. With ``tasks``, each task runs those of its rows named, and a
+            task with none of them is left out of the run and its summary (as ``--tasks`` does). ``None``: all.
     """
 
     task: str = "sst2"
@@ -148,6 +151,7 @@ class CompareConfig:
     name: str | None = None
     stages: list | None = None
     limits: list[int | None] | None = None
+    rows: list[str] | None = None
 
     @classmethod
     def from_file(cls, path: str | Path) -> CompareConfig:
@@ -276,6 +280,11 @@ class CompareRun:
         if not self.rows:
             raise DfkdError(f"task {self.spec.name}: no arms to compare; expected at least one of: "
                             f"{', '.join(sorted(ARMS.names()))}")
+        #: every row of the preset (their order decides where a shared transfer set lives); ``rows`` (when set)
+        #: keeps those the run computes, the rest stay as recorded
+        self.all_rows = list(self.rows)
+        if config.rows is not None:
+            self.rows = [row for row in self.rows if row.name in config.rows]
         if config.seeds < 1:
             raise DfkdError(f"seeds must be >= 1, got {config.seeds}")
         if not config.teacher:
@@ -407,7 +416,7 @@ class CompareRun:
         key = key_of(generators)
         if key in self.built:
             return self.built[key]
-        home = next(r for r in self.rows if key_of(self.generator_settings(r)) == key)
+        home = next(r for r in self.all_rows if key_of(self.generator_settings(r)) == key)
         name = home.name if home.has_own_settings else home.arm.name
         arm_dir = self.out / name
         ts_dir = arm_dir / "transfer_set"
@@ -539,8 +548,9 @@ class CompareRun:
                                             "pct_of_teacher": pct_of_teacher(main, self.t_main)}
         recorded = self.recorded_rows()
         # rows recorded with the same settings stay in results.json until they are reached, and rows of arms
-        # this run does not list stay for good: a run of some arms, or an interrupted one, loses no figure
-        order = [row.name for row in self.rows]
+        # this run does not list (or does not pick with ``rows``) stay for good: a run of some rows, or an
+        # interrupted one, loses no figure; rows keep the preset's order
+        order = [row.name for row in self.all_rows]
         order += [name for name in recorded if name not in order]
         done = {}
         for row in self.rows:
@@ -589,7 +599,7 @@ class CompareRun:
 
 #: Fields of a compare run that do not change its rows' figures, and those compared row by row
 #: (:func:`_row_settings`): a row's own arm settings and variant.
-_ROW_NEUTRAL = ("arms", "out", "name")
+_ROW_NEUTRAL = ("arms", "out", "name", "rows")
 _PER_ROW = ("arm_settings", "variants")
 _DEFAULTS = asdict(CompareConfig())
 
@@ -674,8 +684,17 @@ def run_compare(config: CompareConfig) -> dict:
             differs from the task, a limit larger than the train split, bad presets.
     """
     if config.limits is not None:
+        if config.rows is not None:
+            raise DfkdError("rows (--rows) picks rows of a compare run, but a limits sweep runs its arms at every "
+                            "limit; expected no rows with limits (use arms)")
         return run_curve(config)
     runs = [CompareRun(c) for c in config.task_configs()]
+    if config.rows is not None:
+        known = list(dict.fromkeys(row.name for run in runs for row in run.all_rows))
+        if not config.rows or (unknown := [r for r in config.rows if r not in known]):
+            raise DfkdError(f"rows {config.rows}: {'no row named' if not config.rows else f'{unknown} not in the preset'}"
+                            f"; expected some of {known}")
+        runs = [run for run in runs if run.rows]
     for run in runs:
         run.check()
     if config.tasks is None:

@@ -134,6 +134,58 @@ def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, 
         "generator_settings"] == [["original", {"limit": 12}]]
 
 
+@pytest.mark.slow
+def test_rows_runs_only_the_named_rows_and_keeps_the_others_recorded(tmp_path, tiny_teacher_dir):
+    import dfkd.distill.distiller as distiller
+
+    data = write_sst2(tmp_path / "SST-2", n_train=40, n_dev=16)
+    few = {"arm": "original", "arm_settings": {"limit": 12}}
+    config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir),
+                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
+                                    "num_attention_heads": 2, "intermediate_size": 32},
+                           arms=["original"], seeds=1,
+                           variants={"few": few, "few-again": {**few, "training": {"max_steps": 1}}},
+                           training={"batch_size": 8, "max_steps": 2, "max_length": 16, "checkpoint_every": 0},
+                           val_size=4, latency=False, out=str(tmp_path / "run"))
+    # unknown row names: one error line naming every row of the preset, before any output exists
+    with pytest.raises(DfkdError, match=r"^rows \['few', 'nope'\]: \['nope'\] not in the preset; expected some of "
+                                        r"\['original', 'few', 'few-again'\]$"):
+        run_compare(config.replace(rows=["few", "nope"]))
+    with pytest.raises(DfkdError, match=r"^rows \[\]: no row named; expected some of"):
+        run_compare(config.replace(rows=[]))
+    with pytest.raises(DfkdError, match="expected no rows with limits"):
+        run_compare(config.replace(rows=["original"], limits=[0, None]))
+    assert not (tmp_path / "run").exists()
+    first = run_compare(config.replace(rows=["few-again"]))["arms"]
+    assert list(first) == ["few-again"] and first["few-again"]["per_seed"][0]["steps"] == 1
+    # its transfer set lives where the full run keeps it: with "few", the first row of those settings
+    assert first["few-again"]["transfer_set"] == "few" and (tmp_path / "run" / "few" / "transfer_set").is_dir()
+    assert not (tmp_path / "run" / "few-again" / "transfer_set").exists()
+    # the other rows run; the named one is reused, and the rows come in the preset's order
+    calls = []
+    real = distiller.distill
+    distiller.distill = lambda *a, **k: calls.append(k) or real(*a, **k)
+    try:
+        full = run_compare(config)
+    finally:
+        distiller.distill = real
+    assert len(calls) == 2 and full["reused_rows"] == ["few-again"] and list(full["arms"]) == ["original", "few",
+                                                                                              "few-again"]
+    assert full["arms"]["few-again"] == first["few-again"] and full["arms"]["few"]["transfer_rows"] == 12
+    # re-running one row (its record removed) distils that row only, and every other row stays recorded
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    del saved["arms"]["original"]
+    (tmp_path / "run" / "results.json").write_text(json.dumps(saved))
+    calls.clear()
+    distiller.distill = lambda *a, **k: calls.append(k) or real(*a, **k)
+    try:
+        again = run_compare(config.replace(rows=["original"]))
+    finally:
+        distiller.distill = real
+    assert len(calls) == 1 and list(again["arms"]) == ["original", "few", "few-again"]
+    assert again["arms"]["few"] == full["arms"]["few"] and again["arms"]["original"]["transfer_rows"] == 40
+
+
 def test_a_run_wide_schedule_trains_every_row_unless_a_variant_has_its_own(tmp_path, tiny_teacher_dir):
     data = write_sst2(tmp_path / "SST-2", n_train=40, n_dev=16)
     config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir),
