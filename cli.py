@@ -231,7 +231,8 @@ def cmd_ood(args) -> None:
     _generators()
     spec, _ = _task(args)
     settings = {k: getattr(args, k) for k in ("size", "multiple", "min_words", "max_words", "pool_factor",
-                                              "selection_order", "perturbed_share")
+                                              "selection_order", "perturbed_share",
+                                              "perturbation")
                 if getattr(args, k) is not None}
     if args.pair_mix:
         try:
@@ -433,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--selection-order", help="uncertain (default: most uncertain first) | confident | random")
     p.add_argument("--perturbed-share", type=float, help="single-sentence tasks: share of candidates that are "
                    "perturbed sentences (words dropped, one swap), e.g. for CoLA's unacceptable class (default: 0)")
+    p.add_argument("--perturbation", help="how --perturbed-share rows are edited: words (default: dropped, one swap) "
+                   "| grammar (one agreement, case, argument-structure or word-order violation)")
     _output_flags(p)
     p.set_defaults(func=cmd_ood)
 

@@ -307,3 +307,52 @@ def test_perturbed_share_makes_that_share_of_single_sentence_rows_perturbed_copi
         ood_generator("cola", sources=[str(tmp_path / "absent.txt")], size=10, perturbed_share=1.5)
     with pytest.raises(DfkdError, match="ood perturbed_share is for single-sentence tasks; mrpc is a pair task"):
         ood_generator("mrpc", sources=[str(tmp_path / "absent.txt")], size=10, perturbed_share=0.3)
+
+
+@pytest.mark.parametrize("text, kind, expected", [
+    # (the only violation of that kind the sentence allows, so the edit is known by hand)
+    ("The dogs are loud.", "agreement", {"The dogs is loud."}),
+    ("Yesterday he left early.", "case", {"Yesterday him left early."}),
+    ("Jo saw me.", "case", {"Jo saw I."}),  # "I" is written upper-case wherever it stands
+    ("She hurt herself badly.", "reflexive", {f"She hurt {r} badly." for r in
+                                              ("himself", "itself", "themselves", "myself", "ourselves")}),
+    ("They will make cakes.", "verb_form", {"They will making cakes."}),
+    ("Fans went to games.", "drop", {"Fans went games."}),
+    ("Fans went to games.", "double", {"Fans went to to games."}),
+    ("Prices rose sharply.", "swap", {"rose Prices sharply.", "Prices sharply rose."}),
+])
+def test_corrupt_makes_one_violation_of_the_drawn_kind(text, kind, expected):
+    from dfkd.zeroshot.ood import corrupt
+
+    seen = {}
+    for seed in range(200):
+        out, k = corrupt(text, random.Random(seed))
+        seen.setdefault(k, set()).add(out)
+    assert seen[kind] == expected
+    assert corrupt("Hello", random.Random(0)) is None  # one word: nothing to corrupt
+
+
+def test_corrupt_keeps_case_and_punctuation_and_draws_only_kinds_that_apply():
+    from dfkd.zeroshot.ood import corrupt
+
+    kinds = {corrupt("Prices rose.", random.Random(s))[1] for s in range(50)}
+    assert kinds == {"swap"}  # no agreement, case, reflexive, modal or function word to edit
+    outs = {corrupt("Is it, they asked?", random.Random(s)) for s in range(300)}
+    assert ("Are it, they asked?", "agreement") in outs  # capital kept
+    assert ("Is it, them asked?", "case") in outs  # comma stays where it was
+    assert ("it Is, they asked?", "swap") in outs  # the words move, the comma stays in place
+
+
+def test_grammar_perturbation_edits_that_share_of_single_sentence_rows_with_one_violation(tmp_path):
+    from dfkd.zeroshot.ood import ood_rows
+
+    docs = [[f"The team {d} is playing well in game {i}." for i in range(5)] for d in range(20)]
+    originals = {s for d in docs for s in d}
+    ds = ood_rows(False, docs, 40, 0, perturbed_share=0.25, perturbation="grammar")
+    edited = [t for t in ds["text"] if t not in originals]
+    assert len(ds) == 40 and len(edited) == 10
+    # each edited row is a corpus sentence with one edit: a word swapped for another form, dropped, doubled or
+    # moved, so its word count differs from a corpus sentence's (9) by at most one
+    assert all(abs(len(t.split()) - 9) <= 1 for t in edited)
+    with pytest.raises(DfkdError, match=r"ood perturbation 'shuffle': expected one of \['words', 'grammar'\]"):
+        ood_generator("cola", sources=[str(tmp_path / "absent.txt")], size=10, perturbation="shuffle")

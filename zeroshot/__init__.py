@@ -40,7 +40,7 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
                   pair_mix: dict[str, float] | None = None, teacher: str | None = None,
                   pool_factor: float = 3.0, selection_order: str = "uncertain",
                   rewriter: str = "models/mlm-minilm-l6", rewrite_prob: float = 0.15,
-                  perturbed_share: float = 0.0) -> tuple[Dataset, dict]:
+                  perturbed_share: float = 0.0, perturbation: str = "words") -> tuple[Dataset, dict]:
     """Out-of-domain rows for ``task`` (``source=ood``, no label); the task's own data is never read.
 
     Args:
@@ -58,6 +58,8 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
         perturbed_share: single-sentence tasks: the share of candidate rows that are perturbed sentences (words
             dropped, one adjacent swap; :func:`dfkd.zeroshot.ood.ood_rows`), e.g. ungrammatical text for CoLA's
             "unacceptable" class; pair tasks set ``perturbed`` in ``pair_mix`` instead.
+        perturbation: how those rows are edited: ``words`` (dropped, one swap) or ``grammar`` (one agreement, case,
+            argument-structure or word-order violation, :func:`dfkd.zeroshot.ood.corrupt`).
         teacher: if given, keep ``size`` of ``pool_factor * size`` candidates so that the teacher's predicted
             classes come in the task's published class shares (:data:`PUBLISHED_LABEL_SHARES`; equal shares for
             other tasks; score bins evenly for regression), each class filled in ``selection_order``
@@ -93,11 +95,12 @@ def ood_generator(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: 
     rewrites = bool(mix and mix.get("rewritten"))
     ds = ood_rows(spec.pair, docs, pool, seed, mix,
                   rewrite=(lambda texts: mlm_rewrite(texts, rewriter, rewrite_prob, seed)) if rewrites else None,
-                  perturbed_share=perturbed_share)
+                  perturbed_share=perturbed_share, perturbation=perturbation)
     info = {"sources": list(sources), "words": [lo, hi], "available_sentences": available, "target_rows": size,
             "pair_mix": mix, "selection": None}
     if perturbed_share:
         info["perturbed_share"] = perturbed_share
+        info["perturbation"] = perturbation
     if rewrites:
         info["rewriter"] = {"mlm": rewriter, "mask_prob": rewrite_prob}
     if teacher:

@@ -186,6 +186,97 @@ def perturb(text: str, rng: random.Random, drop: float = 0.15) -> str:
     return " ".join(kept)
 
 
+#: :func:`corrupt`'s one-word substitutions, each a minimal-pair violation in the manner of BLiMP (Warstadt et al.
+#: 2020): subject-verb and determiner-noun agreement, pronoun case and reflexive agreement. Each maps both ways.
+AGREEMENT_SWAPS = {"is": "are", "was": "were", "has": "have", "does": "do", "isn't": "aren't", "wasn't": "weren't",
+                   "hasn't": "haven't", "doesn't": "don't", "this": "these", "that": "those", "much": "many"}
+CASE_SWAPS = {"he": "him", "she": "her", "they": "them", "we": "us", "i": "me", "who": "whom"}
+REFLEXIVES = ("himself", "herself", "itself", "themselves", "myself", "ourselves")
+MODALS = frozenset({"will", "would", "can", "could", "should", "may", "might", "must", "shall"})
+#: Function words :func:`corrupt` drops (an argument-structure violation, "went the store") or doubles.
+FUNCTION_WORDS = frozenset({"the", "a", "an", "to", "of", "in", "on", "for", "with", "by", "at", "from", "is", "are",
+                            "was", "were", "has", "have", "and"})
+#: The kinds of edit :func:`corrupt` makes.
+CORRUPTIONS = ("agreement", "case", "reflexive", "verb_form", "drop", "double", "swap")
+
+
+def _two_way(table: dict[str, str]) -> dict[str, str]:
+    return {**table, **{v: k for k, v in table.items()}}
+
+
+_AGREEMENT, _CASE = _two_way(AGREEMENT_SWAPS), _two_way(CASE_SWAPS)
+_PUNCT = ".,;:!?\"'()"
+
+
+def _with_core(word: str, core: str) -> str:
+    """``word`` with its letters (what lies between leading and trailing punctuation) replaced by ``core``."""
+    stripped = word.strip(_PUNCT)
+    return word.replace(stripped, core, 1) if stripped else word
+
+
+def _same_case(word: str, like: str) -> str:
+    if word == "i":
+        return "I"
+    if like.isupper() and len(like) > 1:
+        return word.upper()
+    return word[:1].upper() + word[1:] if like[:1].isupper() else word
+
+
+def corrupt(text: str, rng: random.Random) -> tuple[str, str] | None:
+    """One grammatical violation in ``text``, a minimal pair of it: ``(corrupted text, kind)``, or ``None``.
+
+    CoLA's unacceptable sentences differ from acceptable ones by one violation of agreement, case, argument
+    structure or word order (Warstadt et al. 2019), not by dropped content; word-dropped news is "unacceptable"
+    to a CoLA teacher for other reasons (session 13). One edit of a kind drawn uniformly from those that apply
+    (:data:`CORRUPTIONS`), at a uniformly drawn position:
+
+    - ``agreement``: a verb, determiner or article of :data:`AGREEMENT_SWAPS` swapped for its other form
+      ("the dogs is", "these dog");
+    - ``case``: a pronoun swapped for its other case ("him left", :data:`CASE_SWAPS`);
+    - ``reflexive``: a reflexive swapped for another ("she hurt themselves");
+    - ``verb_form``: the word after a modal given ``-ing`` ("will making");
+    - ``drop``: a function word (:data:`FUNCTION_WORDS`) removed ("went the store");
+    - ``double``: a function word repeated ("to to");
+    - ``swap``: two adjacent words exchanged.
+
+    Words are whitespace-split; punctuation stays in place (a word ``is,`` is matched as ``is``, and becomes
+    ``are,``). Returns ``None`` for a text of fewer than two words.
+    """
+    words = text.split()
+    if len(words) < 2:
+        return None
+    bare = [w.strip(_PUNCT) for w in words]
+    core = [b.lower() for b in bare]
+    options: dict[str, list[int]] = {
+        "agreement": [i for i, c in enumerate(core) if c in _AGREEMENT],
+        "case": [i for i, c in enumerate(core) if c in _CASE],
+        "reflexive": [i for i, c in enumerate(core) if c in REFLEXIVES],
+        "verb_form": [i + 1 for i, c in enumerate(core[:-1]) if c in MODALS and core[i + 1].isalpha()
+                      and core[i + 1] not in MODALS | {"not", "be", "have"} and not core[i + 1].endswith("ing")],
+        "drop": [i for i, c in enumerate(core) if c in FUNCTION_WORDS],
+        "double": [i for i, c in enumerate(core) if c in FUNCTION_WORDS],
+        "swap": list(range(len(words) - 1)),
+    }
+    kind = rng.choice([k for k in CORRUPTIONS if options[k]])
+    i = rng.choice(options[kind])
+    c = core[i]
+    out = list(words)
+    if kind in ("agreement", "case", "reflexive"):
+        other = (_AGREEMENT.get(c) or _CASE.get(c)) if kind != "reflexive" else rng.choice(
+            [r for r in REFLEXIVES if r != c])
+        out[i] = _with_core(words[i], _same_case(other, bare[i]))
+    elif kind == "verb_form":
+        stem = c[:-1] if c.endswith("e") and not c.endswith("ee") else c
+        out[i] = _with_core(words[i], stem + "ing")
+    elif kind == "drop":
+        del out[i]
+    elif kind == "double":
+        out.insert(i, bare[i])
+    else:  # the words change places, their punctuation stays
+        out[i], out[i + 1] = _with_core(words[i], bare[i + 1]), _with_core(words[i + 1], bare[i])
+    return " ".join(out), kind
+
+
 def splice(text: str, neighbour: str, rng: random.Random, keep: tuple[float, float] = (0.3, 0.8)) -> str:
     """A partly overlapping copy of ``text``: one run of its words kept, the rest of its length from ``neighbour``.
 
@@ -249,7 +340,8 @@ def check_ood_settings(settings: dict) -> None:
         DfkdError: no ``sources``; ``size`` below 1 or ``multiple`` not positive; ``min_words`` / ``max_words``
             below 1 or in the wrong order; ``pair_mix`` with an unknown kind, a negative proportion or none
             positive; ``pool_factor`` below 1; ``selection_order`` not in :data:`SELECTION_ORDERS`;
-            ``perturbed_share`` outside [0, 1]; ``rewrite_prob`` outside (0, 1].
+            ``perturbed_share`` outside [0, 1]; ``perturbation`` not in :data:`PERTURBATIONS`; ``rewrite_prob``
+            outside (0, 1].
     """
     if not settings["sources"]:
         raise DfkdError("ood sources: expected at least one corpus, text file, folder or hub:<dataset>")
@@ -273,6 +365,8 @@ def check_ood_settings(settings: dict) -> None:
                         f"{list(SELECTION_ORDERS)}")
     if not 0 <= settings["perturbed_share"] <= 1:
         raise DfkdError(f"ood perturbed_share {settings['perturbed_share']}: expected a share of rows in [0, 1]")
+    if settings["perturbation"] not in PERTURBATIONS:
+        raise DfkdError(f"ood perturbation {settings['perturbation']!r}: expected one of {list(PERTURBATIONS)}")
     if not 0 < settings["rewrite_prob"] <= 1:
         raise DfkdError(f"ood rewrite_prob {settings['rewrite_prob']}: expected a share of tokens in (0, 1]")
 
@@ -374,8 +468,14 @@ def rebalance_by_teacher(logits: np.ndarray, shares: tuple[float, ...], seed: in
     return np.sort(perm[select_by_teacher(logits[perm], size, tuple(weights), order="random")])
 
 
+#: How :func:`ood_rows` edits the ``perturbed_share`` of a single-sentence task's rows: words dropped and one
+#: adjacent swap (:func:`perturb`), or one grammatical violation (:func:`corrupt`).
+PERTURBATIONS = ("words", "grammar")
+
+
 def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[str, float] | None = None,
-             rewrite: Callable[[list[str]], list[str]] | None = None, perturbed_share: float = 0.0) -> Dataset:
+             rewrite: Callable[[list[str]], list[str]] | None = None, perturbed_share: float = 0.0,
+             perturbation: str = "words") -> Dataset:
     """``size`` out-of-domain rows (fewer if the text runs out): ``text`` [, ``text_pair``], ``source="ood"``.
 
     Args:
@@ -384,6 +484,9 @@ def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[
         perturbed_share: single-sentence tasks: this share of the rows (rounded) are :func:`perturb`-ed
             sentences (words dropped, one adjacent swap), mostly ungrammatical: candidates for a class that
             edited text rarely falls in, such as CoLA's "unacceptable". Pair tasks take ``perturbed`` in ``mix``.
+        perturbation: how those rows are edited (:data:`PERTURBATIONS`): ``words`` (:func:`perturb`) or
+            ``grammar`` (:func:`corrupt`, one agreement, case, argument-structure or word-order violation; a
+            sentence of one word stays as it is).
 
     Raises:
         DfkdError: an unknown pair kind; ``rewritten`` pairs without ``rewrite``.
@@ -405,6 +508,7 @@ def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[
     picked = rng.sample(sentences, min(size, len(sentences)))
     n_perturbed = int(round(len(picked) * perturbed_share))
     if n_perturbed:  # (the rows of perturbed_share 0 stay exactly as before the setting existed)
-        picked[:n_perturbed] = [perturb(s, rng) for s in picked[:n_perturbed]]
+        edit = perturb if perturbation == "words" else lambda s, r: (corrupt(s, r) or (s,))[0]
+        picked[:n_perturbed] = [edit(s, rng) for s in picked[:n_perturbed]]
         rng.shuffle(picked)
     return Dataset.from_dict({"text": picked, "source": ["ood"] * len(picked)})
