@@ -356,3 +356,5 @@ def test_grammar_perturbation_edits_that_share_of_single_sentence_rows_with_one_
     assert all(abs(len(t.split()) - 9) <= 1 for t in edited)
     with pytest.raises(DfkdError, match=r"ood perturbation 'shuffle': expected one of \['words', 'grammar'\]"):
         ood_generator("cola", sources=[str(tmp_path / "absent.txt")], size=10, perturbation="shuffle")
+    with pytest.raises(DfkdError, match="ood perturbation 'grammar' edits the perturbed_share of the rows, which is 0"):
+        ood_generator("cola", sources=[str(tmp_path / "absent.txt")], size=10, perturbation="grammar")

@@ -230,7 +230,7 @@ def corrupt(text: str, rng: random.Random) -> tuple[str, str] | None:
     to a CoLA teacher for other reasons (session 13). One edit of a kind drawn uniformly from those that apply
     (:data:`CORRUPTIONS`), at a uniformly drawn position:
 
-    - ``agreement``: a verb, determiner or article of :data:`AGREEMENT_SWAPS` swapped for its other form
+    - ``agreement``: a verb or determiner of :data:`AGREEMENT_SWAPS` swapped for its other number
       ("the dogs is", "these dog");
     - ``case``: a pronoun swapped for its other case ("him left", :data:`CASE_SWAPS`);
     - ``reflexive``: a reflexive swapped for another ("she hurt themselves");
@@ -340,8 +340,8 @@ def check_ood_settings(settings: dict) -> None:
         DfkdError: no ``sources``; ``size`` below 1 or ``multiple`` not positive; ``min_words`` / ``max_words``
             below 1 or in the wrong order; ``pair_mix`` with an unknown kind, a negative proportion or none
             positive; ``pool_factor`` below 1; ``selection_order`` not in :data:`SELECTION_ORDERS`;
-            ``perturbed_share`` outside [0, 1]; ``perturbation`` not in :data:`PERTURBATIONS`; ``rewrite_prob``
-            outside (0, 1].
+            ``perturbed_share`` outside [0, 1]; ``perturbation`` not in :data:`PERTURBATIONS`, or not ``words``
+            with ``perturbed_share`` 0; ``rewrite_prob`` outside (0, 1].
     """
     if not settings["sources"]:
         raise DfkdError("ood sources: expected at least one corpus, text file, folder or hub:<dataset>")
@@ -367,6 +367,9 @@ def check_ood_settings(settings: dict) -> None:
         raise DfkdError(f"ood perturbed_share {settings['perturbed_share']}: expected a share of rows in [0, 1]")
     if settings["perturbation"] not in PERTURBATIONS:
         raise DfkdError(f"ood perturbation {settings['perturbation']!r}: expected one of {list(PERTURBATIONS)}")
+    if settings["perturbation"] != "words" and not settings["perturbed_share"]:
+        raise DfkdError(f"ood perturbation {settings['perturbation']!r} edits the perturbed_share of the rows, which is "
+                        "0: expected perturbed_share > 0")
     if not 0 < settings["rewrite_prob"] <= 1:
         raise DfkdError(f"ood rewrite_prob {settings['rewrite_prob']}: expected a share of tokens in (0, 1]")
 
