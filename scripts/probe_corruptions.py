@@ -19,6 +19,7 @@ import random
 
 import numpy as np
 from datasets import Dataset
+from scipy.special import softmax
 
 from dfkd.assets import resolve
 from dfkd.distill.label import load_teacher, predict_logits
@@ -29,8 +30,7 @@ from dfkd.zeroshot.ood import CORRUPTIONS, TYPICAL_WORDS, candidate_documents, c
 def class0_probability(model, tokenizer, texts: list[str], max_length: int) -> np.ndarray:
     """``(len(texts),)`` the teacher's softmax probability of class 0."""
     logits = predict_logits(model, tokenizer, Dataset.from_dict({"text": texts}), max_length=max_length)
-    z = np.exp(logits - logits.max(1, keepdims=True))
-    return z[:, 0] / z.sum(1)
+    return softmax(logits, axis=1)[:, 0]
 
 
 def summary(p: np.ndarray, base: np.ndarray | None = None) -> dict:
