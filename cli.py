@@ -231,8 +231,7 @@ def cmd_ood(args) -> None:
     _generators()
     spec, _ = _task(args)
     settings = {k: getattr(args, k) for k in ("size", "multiple", "min_words", "max_words", "pool_factor",
-                                              "selection_order", "perturbed_share",
-                                              "perturbation")
+                                              "selection_order", "perturbed_share", "perturbation")
                 if getattr(args, k) is not None}
     if args.pair_mix:
         try:

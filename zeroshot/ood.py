@@ -247,24 +247,25 @@ def corrupt(text: str, rng: random.Random) -> tuple[str, str] | None:
         return None
     bare = [w.strip(_PUNCT) for w in words]
     core = [b.lower() for b in bare]
+    function_words = [i for i, c in enumerate(core) if c in FUNCTION_WORDS]
     options: dict[str, list[int]] = {
         "agreement": [i for i, c in enumerate(core) if c in _AGREEMENT],
         "case": [i for i, c in enumerate(core) if c in _CASE],
         "reflexive": [i for i, c in enumerate(core) if c in REFLEXIVES],
         "verb_form": [i + 1 for i, c in enumerate(core[:-1]) if c in MODALS and core[i + 1].isalpha()
                       and core[i + 1] not in MODALS | {"not", "be", "have"} and not core[i + 1].endswith("ing")],
-        "drop": [i for i, c in enumerate(core) if c in FUNCTION_WORDS],
-        "double": [i for i, c in enumerate(core) if c in FUNCTION_WORDS],
+        "drop": function_words,
+        "double": function_words,
         "swap": list(range(len(words) - 1)),
     }
     kind = rng.choice([k for k in CORRUPTIONS if options[k]])
     i = rng.choice(options[kind])
     c = core[i]
     out = list(words)
-    if kind in ("agreement", "case", "reflexive"):
-        other = (_AGREEMENT.get(c) or _CASE.get(c)) if kind != "reflexive" else rng.choice(
-            [r for r in REFLEXIVES if r != c])
-        out[i] = _with_core(words[i], _same_case(other, bare[i]))
+    if kind in ("agreement", "case"):
+        out[i] = _with_core(words[i], _same_case({"agreement": _AGREEMENT, "case": _CASE}[kind][c], bare[i]))
+    elif kind == "reflexive":
+        out[i] = _with_core(words[i], _same_case(rng.choice([r for r in REFLEXIVES if r != c]), bare[i]))
     elif kind == "verb_form":
         stem = c[:-1] if c.endswith("e") and not c.endswith("ee") else c
         out[i] = _with_core(words[i], stem + "ing")
@@ -471,9 +472,12 @@ def rebalance_by_teacher(logits: np.ndarray, shares: tuple[float, ...], seed: in
     return np.sort(perm[select_by_teacher(logits[perm], size, tuple(weights), order="random")])
 
 
-#: How :func:`ood_rows` edits the ``perturbed_share`` of a single-sentence task's rows: words dropped and one
-#: adjacent swap (:func:`perturb`), or one grammatical violation (:func:`corrupt`).
-PERTURBATIONS = ("words", "grammar")
+#: How :func:`ood_rows` edits the ``perturbed_share`` of a single-sentence task's rows, by name: words dropped and
+#: one adjacent swap (:func:`perturb`), or one grammatical violation (:func:`corrupt`; a one-word text stays as it is).
+PERTURBATIONS: dict[str, Callable[[str, random.Random], str]] = {
+    "words": perturb,
+    "grammar": lambda text, rng: (corrupt(text, rng) or (text,))[0],
+}
 
 
 def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[str, float] | None = None,
@@ -511,7 +515,7 @@ def ood_rows(pair: bool, docs: list[list[str]], size: int, seed: int, mix: dict[
     picked = rng.sample(sentences, min(size, len(sentences)))
     n_perturbed = int(round(len(picked) * perturbed_share))
     if n_perturbed:  # (the rows of perturbed_share 0 stay exactly as before the setting existed)
-        edit = perturb if perturbation == "words" else lambda s, r: (corrupt(s, r) or (s,))[0]
+        edit = PERTURBATIONS[perturbation]
         picked[:n_perturbed] = [edit(s, rng) for s in picked[:n_perturbed]]
         rng.shuffle(picked)
     return Dataset.from_dict({"text": picked, "source": ["ood"] * len(picked)})
