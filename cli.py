@@ -75,7 +75,7 @@ def _label_and_save(args, spec, ds, card: dict, work: Path):
 
 
 def _training_flags(p: argparse.ArgumentParser, **defaults) -> None:
-    from .distill.trainer import TrainingConfig
+    from .distill.trainer import MIXED_PRECISION, TrainingConfig
 
     g = p.add_argument_group("training")
     d = TrainingConfig(**defaults)
@@ -85,6 +85,9 @@ def _training_flags(p: argparse.ArgumentParser, **defaults) -> None:
                       ("eval_every", int), ("selection_source", str), ("seed", int)):
         g.add_argument("--" + name.replace("_", "-"), type=typ, default=None,
                        help=f"default: {getattr(d, name)}")
+    g.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=None,
+                   help="autocast the student's forward pass (bf16: faster on a CPU with native bfloat16); "
+                        "default: what `accelerate launch --mixed_precision` set, else no")
 
 
 def _training_config(args, **defaults):

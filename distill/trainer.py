@@ -21,6 +21,7 @@ import math
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -43,6 +44,40 @@ from ..tasks import TaskSpec
 from .data import encode, loader, model_inputs
 from .label import predict_logits
 from .losses import DistillationConfig
+
+#: Values of :attr:`TrainingConfig.mixed_precision` (``accelerate``'s names).
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def make_accelerator(mixed_precision: str | None = None) -> Accelerator:
+    """An ``Accelerator`` with the device auto-detected and the given mixed precision.
+
+    Args:
+        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"``; ``None``: what ``accelerate launch
+            --mixed_precision`` set (its ``ACCELERATE_MIXED_PRECISION``), else ``"no"``.
+
+    ``accelerate`` keeps one process-wide state that fixes the precision at the first ``Accelerator``; dfkd trains
+    several models in one process (``compare``'s rows, a teacher built on first use), so when a model asks for
+    another precision than the previous one the state is re-made (the process group and device are kept).
+    Warns when bfloat16 would be emulated on a CPU without native support (slower than float32).
+    """
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import parse_choice_from_env
+
+    wanted = mixed_precision or parse_choice_from_env("ACCELERATE_MIXED_PRECISION", "no")
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != wanted:
+        AcceleratorState._reset_state()  # accelerate's own way to change it; PartialState (processes) stays
+    acc = Accelerator(mixed_precision=wanted)
+    if wanted == "bf16" and acc.device.type == "cpu" and not native_cpu_bf16():
+        warnings.warn("mixed_precision bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so autocast "
+                      "emulates it and training is slower than float32; expected mixed_precision 'no' here",
+                      stacklevel=2)
+    return acc
 
 
 @dataclass
@@ -73,6 +108,14 @@ class TrainingConfig:
             derived from them left out of training (:func:`dfkd.distill.data.held_out_split`), e.g.
             ``"original"`` for an augmented transfer set: checkpoints are ranked on the task's own texts.
             ``None``: a slice of all rows.
+        mixed_precision: ``None`` (what ``accelerate launch --mixed_precision`` set, else float32), ``"no"``
+            (float32), ``"bf16"`` or ``"fp16"``: the student's forward pass runs under
+            ``torch.autocast`` through ``accelerate`` (``Accelerator(mixed_precision=...)``; fp16 with its
+            gradient scaler on a GPU), while weights, optimizer state, losses and the saved model stay float32.
+            On a CPU with native bfloat16 (AVX512-BF16 or AMX) ``"bf16"`` makes a 4-layer/256 student's step
+            about 1.6x faster (``docs/benchmarks.md``, session 27); on a CPU without it bfloat16 is emulated and
+            slower, and a warning says so. Validation during training runs under the same autocast; the final
+            scoring of a saved student (``dfkd eval``, ``compare``) is float32.
         seed: seeds weights' random init, dropout and batch order.
     """
 
@@ -91,6 +134,7 @@ class TrainingConfig:
     layer_lr_decay: float = 1.0
     ema_decay: float = 0.0
     selection_source: str | None = None
+    mixed_precision: str | None = None
     seed: int = 0
 
     def __post_init__(self):
@@ -98,6 +142,8 @@ class TrainingConfig:
             raise DfkdError(f"layer_lr_decay {self.layer_lr_decay}: expected a factor in (0, 1] (1: no decay)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise DfkdError(f"ema_decay {self.ema_decay}: expected a factor in [0, 1) (0: no weight averaging)")
+        if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISION:
+            raise DfkdError(f"mixed_precision {self.mixed_precision!r}: expected one of {', '.join(MIXED_PRECISION)}")
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "training settings") -> TrainingConfig:
@@ -202,7 +248,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.work_dir = self.out_dir.with_name(self.out_dir.name + ".partial")
         self.callbacks = [ProgressBar(desc), *(callbacks or [])]
-        self.accelerator = Accelerator()
+        self.accelerator = make_accelerator(config.mixed_precision)
         self.teacher = teacher
         self.average = None  # torch AveragedModel of the weights when config.ema_decay > 0 (set up in fit)
         self.recipe = losses.build(model, teacher) if losses is not None else None

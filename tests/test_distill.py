@@ -390,3 +390,65 @@ def test_students_from_teacher_layers_and_mismatch_errors(tiny_teacher_dir):
     other.config.num_labels = 3
     with pytest.raises(DfkdError, match="num_labels=3 differs"):
         check_compatible(teacher, other)
+
+
+class _LinearDtypes(Callback):
+    """Records the dtype of every student Linear output during the first training step."""
+
+    def __init__(self):
+        self.dtypes, self.handles = set(), []
+
+    def on_train_begin(self, trainer, total_steps, done_steps):
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        self.handles = [m.register_forward_hook(lambda mod, inp, out: self.dtypes.add(out.dtype))
+                        for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+    def on_step_end(self, trainer, step, examples, loss, parts):
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+
+def test_mixed_precision_bf16_autocasts_the_forward_and_keeps_float32_weights_and_losses(tmp_path, tiny_teacher_dir,
+                                                                                       monkeypatch):
+    from transformers import AutoModelForSequenceClassification
+
+    from dfkd.distill import trainer as trainer_module
+
+    ds = _labelled_toy(110)
+    cfg = TrainingConfig(batch_size=10, max_steps=20, learning_rate=1e-2, max_length=16, checkpoint_every=0,
+                         eval_every=10, mixed_precision="bf16", seed=0)
+    seen, rec = _LinearDtypes(), _Record()
+    monkeypatch.setattr(trainer_module, "native_cpu_bf16", lambda: True)
+    trainer = _toy_trainer(tiny_teacher_dir, tmp_path / "bf16", cfg, "teacher", [seen, rec])
+    forward, logits_dtypes = trainer.forward_outputs, set()
+
+    def recorded(batch):
+        student, teacher = forward(batch)
+        logits_dtypes.add(student["logits"].dtype)
+        return student, teacher
+
+    trainer.forward_outputs = recorded
+    summary = trainer.fit(ds.select(range(100)), ds.select(range(100, 110)))
+    assert seen.dtypes == {torch.bfloat16}  # every matrix product of the student ran in bfloat16
+    assert logits_dtypes == {torch.float32}  # what the loss recipe reads
+    assert summary["config"]["mixed_precision"] == "bf16"
+    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "bf16")
+    assert {p.dtype for p in saved.parameters()} == {torch.float32}
+    # float32 from the same seed and batches: the first step (same initial weights) scores the same loss up to
+    # bfloat16's rounding (8 bits of mantissa: ~0.4% per product), not bit for bit; the saved models differ
+    plain_losses = _Record()
+    plain = _toy_trainer(tiny_teacher_dir, tmp_path / "fp32", replace(cfg, mixed_precision="no"),
+                         callbacks=[plain_losses])
+    plain.fit(ds.select(range(100)), ds.select(range(100, 110)))
+    assert rec.losses[0] != plain_losses.losses[0]
+    assert rec.losses[0] == pytest.approx(plain_losses.losses[0], rel=2e-2)
+    a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "fp32").state_dict()
+    b = saved.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+    with pytest.raises(DfkdError, match="mixed_precision 'fp8': expected one of no, bf16, fp16"):
+        TrainingConfig(mixed_precision="fp8")
+    monkeypatch.setattr(trainer_module, "native_cpu_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="no native bfloat16"):
+        trainer_module.make_accelerator("bf16")
