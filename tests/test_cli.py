@@ -275,7 +275,7 @@ def test_cli_config_file_typo_is_one_line(tmp_path, capsys, sst2):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: --config {cfg}: unknown key 'max_step' (did you mean 'max_steps'?); expected one of: "
                    "batch_size, checkpoint_every, ema_decay, epochs, eval_batch_size, eval_every, freeze_word_embeddings, "
-                   "layer_lr_decay, learning_rate, max_grad_norm, max_length, max_steps, seed, selection_source, "
+                   "layer_lr_decay, learning_rate, max_grad_norm, max_length, max_steps, mixed_precision, seed, selection_source, "
                    "warmup_ratio, weight_decay"]
     assert not (tmp_path / "o").exists()
 
