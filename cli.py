@@ -85,9 +85,9 @@ def _training_flags(p: argparse.ArgumentParser, **defaults) -> None:
                       ("eval_every", int), ("selection_source", str), ("seed", int)):
         g.add_argument("--" + name.replace("_", "-"), type=typ, default=None,
                        help=f"default: {getattr(d, name)}")
-    g.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=None,
-                   help="autocast the student's forward pass (bf16: faster on a CPU with native bfloat16); "
-                        "default: what `accelerate launch --mixed_precision` set, else no")
+    g.add_argument("--mixed-precision", default=None,  # checked by TrainingConfig: one error line, as every field
+                   help=f"{' | '.join(MIXED_PRECISION)}: autocast the student's forward pass (bf16: faster on a CPU "
+                        "with native bfloat16); default: what `accelerate launch --mixed_precision` set, else no")
 
 
 def _training_config(args, **defaults):

@@ -280,6 +280,13 @@ def test_cli_config_file_typo_is_one_line(tmp_path, capsys, sst2):
     assert not (tmp_path / "o").exists()
 
 
+def test_cli_unknown_mixed_precision_is_one_line(tmp_path, capsys, sst2):
+    assert main(["distill", "--task", "sst2", str(tmp_path / "none"), "--teacher", "t", "--student", "s",
+                 "--mixed-precision", "fp8", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: mixed_precision 'fp8': expected one of no, bf16, fp16"]
+    assert not (tmp_path / "o").exists()
+
+
 def test_compare_summary_only_of_an_unfinished_multi_task_run_is_one_line(tmp_path, capsys):
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "glue"
