@@ -869,6 +869,25 @@ def plot_curve(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def time_split(res: dict) -> dict | None:
+    """Where one task's compare time went, in seconds, from its ``results.json``: ``transfer_sets`` (generating
+    and labelling each distinct transfer set once, as recorded when it was built, in this run or an earlier one),
+    ``students`` (distilling and scoring every row's seeds) and ``teacher`` (scoring the teacher on dev).
+
+    Returns:
+        ``{"transfer_sets", "students", "teacher"}``, or None for a result recorded without per-stage times.
+    """
+    arms = res.get("arms") or {}
+    if not arms or not all("stages_s" in a for a in arms.values()):
+        return None
+    sets = {a.get("transfer_set", name): a["stages_s"].get("generate_s", 0.0) + a["stages_s"].get("label_s", 0.0)
+            for name, a in arms.items()}
+    students = sum(a["stages_s"].get("distill_s", 0.0) + a["stages_s"].get("eval_s", 0.0) for a in arms.values())
+    teacher = (res.get("teacher", {}).get("stages_s") or {}).get("eval_s") or 0.0
+    return {"transfer_sets": round(sum(sets.values()), 1), "students": round(students, 1),
+            "teacher": round(teacher, 1)}
+
+
 def summarise(per_task: dict[str, dict]) -> dict:
     """The multi-task summary: per task and arm ``mean``/``std``/``pct_of_teacher``, and per arm the average
     % of the teacher over the tasks outside :data:`EXCLUDED_FROM_AVERAGE` (and the average main score x 100).
@@ -881,7 +900,7 @@ def summarise(per_task: dict[str, dict]) -> dict:
         tasks[task] = {"main_metric": res["main_metric"], "teacher": {"main": res["teacher"]["main"]},
                        "arms": {arm: {k: a[k] for k in ("mean", "std", "pct_of_teacher", "scores", "transfer_rows")}
                                 for arm, a in res["arms"].items()},
-                       "wall_seconds": res.get("wall_seconds")}
+                       "wall_seconds": res.get("wall_seconds"), "seconds": time_split(res)}
         if floor := res.get("majority_baseline"):
             tasks[task]["majority_baseline"] = {k: floor[k] for k in ("label", "main", "pct_of_teacher")}
     arms = list(dict.fromkeys(a for t in tasks.values() for a in t["arms"]))
@@ -894,8 +913,11 @@ def summarise(per_task: dict[str, dict]) -> dict:
                         "avg_score": statistics.fmean(100 * tasks[t]["arms"][arm]["mean"] for t in have) if have else None,
                         "tasks": have}
     teacher_avg = statistics.fmean(100 * tasks[t]["teacher"]["main"] for t in counted) if counted else None
+    timed = [t["seconds"] for t in tasks.values() if t["seconds"]]
+    seconds = {k: round(sum(t[k] for t in timed), 1) for k in ("transfer_sets", "students", "teacher")} \
+        if timed else None
     return {"tasks": tasks, "summary": summary, "teacher_avg_score": teacher_avg,
-            "excluded_from_average": [t for t in tasks if t in EXCLUDED_FROM_AVERAGE]}
+            "excluded_from_average": [t for t in tasks if t in EXCLUDED_FROM_AVERAGE], "seconds": seconds}
 
 
 def write_summary(config: CompareConfig, per_task: dict[str, dict], seconds: float) -> dict:
@@ -949,6 +971,14 @@ def format_summary_table(results: dict) -> str:
         lines.append(f"\n{'; '.join(partial)} (no figure for the other tasks).")
     if results["excluded_from_average"]:
         lines.append(f"\n{', '.join(results['excluded_from_average'])}: shown, not averaged (as BERT and TinyBERT).")
+    if results.get("seconds"):
+        total = results["seconds"]
+        per = "; ".join(f"{t} {v['seconds']['transfer_sets'] / 60:.1f} / {v['seconds']['students'] / 60:.1f}"
+                        for t, v in tasks.items() if v.get("seconds"))
+        lines.append(f"\nTime, minutes: transfer sets {total['transfer_sets'] / 60:.1f} (generating and labelling "
+                     f"each once, as recorded when it was built), students {total['students'] / 60:.1f} (distilling "
+                     f"and scoring every seed), teacher scoring {total['teacher'] / 60:.1f}; per task (transfer sets "
+                     f"/ students): {per}.")
     if any(floors):
         lines.append("\nmajority answer: the dev score of answering the most frequent dev class to every row, "
                      "the floor a classification task's rows are read against (none for regression).")

@@ -179,6 +179,33 @@ def test_wnli_is_shown_but_not_averaged():
     assert s["teacher_avg_score"] == pytest.approx(60.0)
 
 
+def test_the_summary_splits_time_into_transfer_sets_students_and_teacher():
+    from dfkd.eval.compare import format_summary_table, summarise
+
+    def arm(transfer_set, generate, label, distill, evaluate):
+        return {"mean": 0.5, "std": None, "scores": [0.5], "transfer_rows": 10, "pct_of_teacher": 80.0,
+                "transfer_set": transfer_set,
+                "stages_s": {"generate_s": generate, "label_s": label, "distill_s": distill, "eval_s": evaluate}}
+
+    # a rebalanced row reads the augment row's transfer set: that set's 30 + 60 s count once
+    rte = {"main_metric": "accuracy", "teacher": {"main": 0.625, "stages_s": {"eval_s": 12.0}},
+           "arms": {"original": arm("original", 0.0, 18.0, 100.0, 8.0),
+                    "augment": arm("augment", 30.0, 60.0, 200.0, 7.0),
+                    "rebalanced": arm("augment", 30.0, 60.0, 150.0, 5.0)}}
+    old = {"main_metric": "pearson", "teacher": {"main": 0.625}, "arms": {"original": {
+        "mean": 0.5, "std": None, "scores": [0.5], "transfer_rows": 10, "pct_of_teacher": 80.0}}}  # no stages kept
+    s = summarise({"rte": rte, "stsb": old})
+    assert s["tasks"]["rte"]["seconds"] == {"transfer_sets": 108.0, "students": 470.0, "teacher": 12.0}
+    assert s["tasks"]["stsb"]["seconds"] is None
+    assert s["seconds"] == {"transfer_sets": 108.0, "students": 470.0, "teacher": 12.0}
+    table = format_summary_table({**s, "name": "t"})
+    assert ("Time, minutes: transfer sets 1.8 (generating and labelling each once, as recorded when it was built), "
+            "students 7.8 (distilling and scoring every seed), teacher scoring 0.2; per task (transfer sets / "
+            "students): rte 1.8 / 7.8.") in table
+    assert summarise({"stsb": old})["seconds"] is None and "Time, minutes" not in format_summary_table(
+        {**summarise({"stsb": old}), "name": "t"})
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda c, d: c.replace(tasks=[]), "task list is empty"),
     (lambda c, d: c.replace(tasks={"rte": {"data_dir": str(d / "nowhere"), "teacher": c.tasks["rte"]["teacher"]}}),
