@@ -979,6 +979,8 @@ def format_summary_table(results: dict) -> str:
                      f"each once, as recorded when it was built), students {total['students'] / 60:.1f} (distilling "
                      f"and scoring every seed), teacher scoring {total['teacher'] / 60:.1f}; per task (transfer sets "
                      f"/ students): {per}.")
+        if untimed := [t for t, v in tasks.items() if not v.get("seconds")]:
+            lines[-1] += f" Not in these sums: {', '.join(untimed)} (recorded without stage times)."
     if any(floors):
         lines.append("\nmajority answer: the dev score of answering the most frequent dev class to every row, "
                      "the floor a classification task's rows are read against (none for regression).")

@@ -201,7 +201,7 @@ def test_the_summary_splits_time_into_transfer_sets_students_and_teacher():
     table = format_summary_table({**s, "name": "t"})
     assert ("Time, minutes: transfer sets 1.8 (generating and labelling each once, as recorded when it was built), "
             "students 7.8 (distilling and scoring every seed), teacher scoring 0.2; per task (transfer sets / "
-            "students): rte 1.8 / 7.8.") in table
+            "students): rte 1.8 / 7.8. Not in these sums: stsb (recorded without stage times).") in table
     assert summarise({"stsb": old})["seconds"] is None and "Time, minutes" not in format_summary_table(
         {**summarise({"stsb": old}), "name": "t"})
 
