@@ -22,7 +22,7 @@ from ..tasks import TaskSpec, get_task
 from ..transfer import load_transfer_set, validate
 from .data import held_out_split
 from .losses import DistillationConfig
-from .trainer import STRATEGIES, TrainingConfig
+from .trainer import STRATEGIES, TrainingConfig, _with_config_defaults
 
 
 @dataclass
@@ -62,6 +62,44 @@ def read_stages(stages: list | None, where: str = "stages") -> list[Stage] | Non
     return out
 
 
+def finished_run_conflict(out: str | Path, config: TrainingConfig | None = None,
+                          losses: DistillationConfig | None = None,
+                          stages: list[dict] | list[Stage] | None = None) -> str | None:
+    """Why :func:`distill` would refuse to resume into ``out``, read from its ``dfkd_training.json`` alone (no
+    model is loaded, so a multi-row job can check every output folder before any work starts).
+
+    Args:
+        out / config / losses / stages: as :func:`distill` gets them.
+
+    Returns:
+        ``None`` when ``out`` holds no finished run or one with the same schedule, training settings and loss
+        recipe; else the reason, e.g. ``"holds a finished run with other settings (max_steps 300 -> 200)"``.
+        Settings that a strategy adds (:meth:`~dfkd.distill.trainer.Trainer.extra_settings`) are checked when
+        the run starts.
+    """
+    summary = Path(out) / "dfkd_training.json"
+    if not summary.is_file():
+        return None
+    done = json.loads(summary.read_text())
+    plan = None if not stages else stages if isinstance(stages[0], Stage) else read_stages(stages)
+    schedule = json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
+    staged = "stages" in done
+    recorded = done.get("schedule", schedule) if staged else None  # an older dfkd recorded no schedule
+    if staged != bool(schedule) or recorded != schedule:
+        return "holds a finished run with another stage schedule"
+    if schedule:
+        return None
+    stage = plan[0] if plan else Stage()
+    config = replace(config or TrainingConfig(), **stage.training)
+    losses = from_dict(DistillationConfig, stage.losses, "stage losses") if stage.losses else \
+        losses or DistillationConfig()
+    done = _with_config_defaults(done)
+    now = json.loads(json.dumps({"config": asdict(config), "losses": asdict(losses)}))  # as JSON gives it back
+    changed = [f"{k} {(done.get(part) or {}).get(k)!r} -> {v!r}" for part in ("config", "losses")
+               for k, v in now[part].items() if (done.get(part) or {}).get(k) != v]
+    return f"holds a finished run with other settings ({', '.join(changed)})" if changed else None
+
+
 def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: str, student: dict, out: str | Path,
             config: TrainingConfig | None = None, losses: DistillationConfig | None = None,
             val_size: int | float = 0.05, strategy: str = "plain", strategy_settings: dict | None = None,
@@ -88,7 +126,9 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     Raises:
         DfkdError: unlabelled or malformed transfer set; teacher/student mismatch; an unknown strategy or bad
             settings; a recipe that needs teacher internals with an incompatible layer mapping; ``out`` holding
-            a finished run with another stage schedule (recorded as ``schedule`` in ``dfkd_training.json``).
+            a finished run with another stage schedule (recorded as ``schedule`` in ``dfkd_training.json``),
+            other training settings or another loss recipe (:func:`finished_run_conflict`), found before the
+            transfer set or the teacher is loaded.
     """
     from .label import load_teacher
     from .students import build_student_and_tokenizer, check_compatible, check_student_spec
@@ -99,22 +139,17 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     runner = STRATEGIES.get(strategy)
     settings = runner.read_settings(strategy_settings, f"{strategy} settings")
     plan = None if not stages else stages if isinstance(stages[0], Stage) else read_stages(stages)
+    config = config or TrainingConfig()
+    losses = losses or DistillationConfig()
+    if conflict := finished_run_conflict(out, config, losses, plan):
+        raise DfkdError(f"{out} {conflict}; expected the same settings to resume, or a new output folder")
+    schedule = json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
+    if schedule and (out / "dfkd_training.json").is_file():  # finished (its intermediate stages are gone)
+        return json.loads((out / "dfkd_training.json").read_text())
     ds = transfer_set if isinstance(transfer_set, Dataset) else load_transfer_set(transfer_set)[0]
     validate(ds, spec, labelled=True)
     teacher_model, tokenizer = load_teacher(teacher, spec.num_labels, device="cpu")
-    config = config or TrainingConfig()
-    losses = losses or DistillationConfig()
     train, val = held_out_split(ds, val_size, config.seed, source=config.selection_source)
-    schedule = json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
-    if (out / "dfkd_training.json").is_file():  # finished before (a schedule's intermediate stages are gone)
-        done = json.loads((out / "dfkd_training.json").read_text())
-        staged = "stages" in done
-        recorded = done.get("schedule", schedule) if staged else None  # an older dfkd recorded no schedule
-        if staged != bool(schedule) or recorded != schedule:
-            raise DfkdError(f"{out} holds a finished run with another stage schedule; expected the same schedule "
-                            "to resume, or a new output folder")
-        if schedule:
-            return done
     plan = plan or [Stage()]
     outs = [out.with_name(f"{out.name}.stage-{k}") for k in range(1, len(plan))] + [out]
     texts = list(train["text"]) + (list(train["text_pair"]) if spec.pair else [])  # for own-vocabulary students

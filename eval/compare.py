@@ -314,6 +314,13 @@ class CompareRun:
         return [(gen, {**settings, **self.config.arm_settings.get(row.arm.name, {}), **own})
                 for gen, settings in row.arm.generators]
 
+    def row_losses(self, row: _Row):
+        """The row's :class:`~dfkd.distill.losses.DistillationConfig`: a variant's own recipe, else the run's."""
+        from ..distill.losses import DistillationConfig
+
+        own = row.variant.losses if row.variant else None
+        return from_dict(DistillationConfig, own, f"variant {row.name} losses") if own else self.losses
+
     def row_training(self, row: _Row):
         """The row's :class:`~dfkd.distill.trainer.TrainingConfig`: the run's ``training`` with a variant's own
         over it (read strictly)."""
@@ -370,6 +377,10 @@ class CompareRun:
                         kind = "variant" if row.variant else "arm"
                         raise DfkdError(f"task {spec.name}: {kind} {row.name!r} limit {limit} is larger than the "
                                         f"train split ({train_rows} rows); expected at most {train_rows}")
+        # what an earlier run left in the output folder must fit these settings: found here, not hours into the run
+        for row in self.rows:
+            if problem := self.stale_transfer_set(row) or self.stale_students(row):
+                raise DfkdError(f"task {spec.name}: {problem}")
 
     def teacher_row(self) -> dict:
         """The teacher's scores on dev (cached in ``out/teacher_eval.json``), with its dev logits."""
@@ -396,6 +407,51 @@ class CompareRun:
         row.pop("model", None)
         return {**row, "model": asset_name(config.teacher), "stages_s": stages}
 
+    def transfer_set_home(self, row: _Row) -> tuple[str, str, Path]:
+        """Where a row's transfer set lives: ``(key, home, folder)``. Rows with the same generators and settings
+        (``key``, their JSON) share one, kept in ``out/<home>/transfer_set``; the home is the first such row's
+        arm, or, for a variant with settings of its own, that row."""
+        def key_of(r: _Row) -> str:
+            return json.dumps(self.generator_settings(r), sort_keys=True)
+
+        key = key_of(row)
+        home = next(r for r in self.all_rows if key_of(r) == key)
+        name = home.name if home.has_own_settings else home.arm.name
+        return key, name, self.out / name / "transfer_set"
+
+    def stale_transfer_set(self, row: _Row) -> str | None:
+        """Why the saved transfer set in the row's folder cannot be resumed (built with other generator settings,
+        or by a dfkd that did not record them), as one ``error:`` line; ``None`` if there is none or it fits.
+        Reads its card only."""
+        key, _, ts_dir = self.transfer_set_home(row)
+        if not (ts_dir / "dfkd_card.json").is_file():
+            return None
+        card = json.loads((ts_dir / "dfkd_card.json").read_text())
+        recipe = json.loads(key)
+        if "generator_settings" not in card:
+            return (f"{ts_dir} holds a transfer set from a dfkd that did not record its generator settings; expected "
+                    f"one built with {recipe}: remove it or use a new output folder")
+        if card["generator_settings"] != recipe:
+            return (f"{ts_dir} holds a transfer set built with other generator settings "
+                    f"({card['generator_settings']}); expected {recipe} to resume: remove it or use a new output "
+                    "folder")
+        return None
+
+    def stale_students(self, row: _Row) -> str | None:
+        """Why a seed's saved student in the row's folder cannot be resumed (trained with another schedule, other
+        training settings or another loss recipe: :func:`dfkd.distill.distiller.finished_run_conflict`), as one
+        ``error:`` line; ``None`` if every seed's folder is empty or fits."""
+        from ..distill.distiller import finished_run_conflict
+
+        losses, training = self.row_losses(row), self.row_training(row)
+        for seed in range(self.config.seeds):
+            s_dir = self.out / row.name / f"seed-{seed}" / "student"
+            if conflict := finished_run_conflict(s_dir, replace(training, seed=seed), losses,
+                                                 self.stages[row.name]):
+                return (f"{s_dir} {conflict}; expected the same settings to resume: remove "
+                        f"{self.out / row.name}/seed-* to run row {row.name!r} again, or use a new output folder")
+        return None
+
     def transfer_set(self, row: _Row):
         """A row's labelled transfer set: its arm's, with a variant's own ``arm_settings`` if it has any. Rows
         with the same generators and settings share one, built once and kept in ``out/<home>/transfer_set``,
@@ -409,27 +465,16 @@ class CompareRun:
             save_transfer_set,
         )
 
-        def key_of(generators: list) -> str:
-            return json.dumps(generators, sort_keys=True)
-
         generators = self.generator_settings(row)
-        key = key_of(generators)
+        key, name, ts_dir = self.transfer_set_home(row)
         if key in self.built:
             return self.built[key]
-        home = next(r for r in self.all_rows if key_of(self.generator_settings(r)) == key)
-        name = home.name if home.has_own_settings else home.arm.name
         arm_dir = self.out / name
-        ts_dir = arm_dir / "transfer_set"
         recipe = json.loads(key)  # the settings as JSON gives them back (tuples become lists)
         if (ts_dir / "dfkd_card.json").is_file():
+            if stale := self.stale_transfer_set(row):
+                raise DfkdError(stale)
             ds, card = load_transfer_set(ts_dir)
-            if "generator_settings" not in card:
-                raise DfkdError(f"{ts_dir} holds a transfer set from a dfkd that did not record its generator "
-                                f"settings; expected one built with {recipe}: remove it or use a new output folder")
-            if card["generator_settings"] != recipe:
-                raise DfkdError(f"{ts_dir} holds a transfer set built with other generator settings "
-                                f"({card['generator_settings']}); expected {recipe} to resume, or a new output "
-                                "folder")
             self.built[key] = (name, ds, dict(card.get("stages_s", {})))
             return self.built[key]
         stages: dict[str, float] = {}
@@ -457,7 +502,6 @@ class CompareRun:
     def run_row(self, row: _Row) -> dict:
         """Distil and score every seed of one row; its entry of ``results.json``."""
         from ..distill.distiller import distill
-        from ..distill.losses import DistillationConfig
         from .scoring import size_on_disk_mb
 
         config, spec, v = self.config, self.spec, row.variant or Variant(arm=row.arm.name)
@@ -469,8 +513,7 @@ class CompareRun:
         stages = dict(ts_stages)
         row_dir = self.out / row.name
         student = v.student or config.student
-        losses = from_dict(DistillationConfig, v.losses, f"variant {row.name} losses") if v.losses else self.losses
-        training = self.row_training(row)
+        losses, training = self.row_losses(row), self.row_training(row)
         strategy, settings = self.strategy_settings[row.name]
         seeds = []
         for seed in range(config.seeds):

@@ -80,6 +80,16 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     # a setting that changes the figures: the row is run again (seeds 1 instead of 2)
     fewer = run_compare(config.replace(seeds=1))
     assert "reused_rows" not in fewer and len(fewer["arms"]["original"]["scores"]) == 1
+    # other training settings: the students they would replace are refused by the checks, before any work
+    distiller.distill = lambda *a, **k: pytest.fail("distilled before the saved students were checked")
+    try:
+        with pytest.raises(DfkdError, match=r"^task sst2: .*original/seed-0/student holds a finished run with other "
+                                            r"settings \(max_steps 6 -> 7\); expected the same settings to resume: "
+                                            r"remove .*original/seed-\* to run row 'original' again, or use a new "
+                                            r"output folder$"):
+            run_compare(config.replace(training={**config.training, "max_steps": 7}))
+    finally:
+        distiller.distill = real_distill
     (tmp_path / "run" / "results.json").unlink()  # from here on the transfer set's own checks are exercised
     # other generator settings into the same folder: refused, not a stale transfer set reused
     with pytest.raises(DfkdError, match=r"holds a transfer set built with other generator settings .*"
@@ -206,7 +216,8 @@ def test_a_run_wide_schedule_trains_every_row_unless_a_variant_has_its_own(tmp_p
     shorter_first = [config.stages[0] | {"training": {"max_steps": 1}}, config.stages[1]]
     for other in ([{"training": {"max_steps": 4}}], shorter_first):
         with pytest.raises(DfkdError, match=r"seed-0/student holds a finished run with another stage schedule; "
-                                            r"expected the same schedule to resume, or a new output folder$"):
+                                            r"expected the same settings to resume: remove .*original/seed-\* to "
+                                            r"run row 'original' again, or use a new output folder$"):
             run_compare(config.replace(stages=other))
     # a bad schedule, run-wide or a variant's, is refused before any work, with no output folder
     for bad, message in ((dict(stages={"training": {}}), r"^stages: expected a non-empty JSON list of stages"),

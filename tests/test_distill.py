@@ -327,6 +327,26 @@ def test_trainer_history_has_each_evaluation_with_the_mean_loss_since_the_last(t
     assert saved["history"] == history
 
 
+def test_finished_run_conflict_names_each_changed_setting_from_the_saved_summary_alone(tmp_path):
+    from dataclasses import asdict
+
+    from dfkd.distill.distiller import Stage, finished_run_conflict
+
+    config, losses = TrainingConfig(max_steps=300, seed=1), DistillationConfig(temperature=2.0)
+    assert finished_run_conflict(tmp_path, config, losses) is None  # no finished run: nothing to refuse
+    saved = {"config": asdict(config), "losses": asdict(losses), "steps": 300}
+    del saved["config"]["ema_decay"]  # recorded by an older dfkd: the field's default counts as the same
+    (tmp_path / "dfkd_training.json").write_text(json.dumps(saved))
+    assert finished_run_conflict(tmp_path, config, losses) is None
+    assert finished_run_conflict(tmp_path, replace(config, max_steps=200), replace(losses, temperature=1.0)) == \
+        "holds a finished run with other settings (max_steps 300 -> 200, temperature 2.0 -> 1.0)"
+    # a one-stage schedule's overrides are the run's settings; a run of several stages is compared by schedule
+    assert finished_run_conflict(tmp_path, replace(config, max_steps=9), losses,
+                                 [Stage(training={"max_steps": 300})]) is None
+    assert finished_run_conflict(tmp_path, config, losses, [{"training": {"max_steps": 2}}, {}]) == \
+        "holds a finished run with another stage schedule"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("ema_decay", [0.0, 0.8])
 def test_trainer_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, tiny_teacher_dir, ema_decay):
