@@ -62,6 +62,17 @@ def read_stages(stages: list | None, where: str = "stages") -> list[Stage] | Non
     return out
 
 
+def _plan(stages: list[dict] | list[Stage] | None) -> list[Stage] | None:
+    """A schedule as :class:`Stage` objects (dicts read by :func:`read_stages`); ``None`` for no schedule."""
+    return None if not stages else stages if isinstance(stages[0], Stage) else read_stages(stages)
+
+
+def _schedule(plan: list[Stage] | None) -> list[dict] | None:
+    """What ``dfkd_training.json`` records as ``schedule``: a plan of several stages as JSON gives it back;
+    ``None`` for one stage or none."""
+    return json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
+
+
 def finished_run_conflict(out: str | Path, config: TrainingConfig | None = None,
                           losses: DistillationConfig | None = None,
                           stages: list[dict] | list[Stage] | None = None) -> str | None:
@@ -81,8 +92,8 @@ def finished_run_conflict(out: str | Path, config: TrainingConfig | None = None,
     if not summary.is_file():
         return None
     done = json.loads(summary.read_text())
-    plan = None if not stages else stages if isinstance(stages[0], Stage) else read_stages(stages)
-    schedule = json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
+    plan = _plan(stages)
+    schedule = _schedule(plan)
     staged = "stages" in done
     recorded = done.get("schedule", schedule) if staged else None  # an older dfkd recorded no schedule
     if staged != bool(schedule) or recorded != schedule:
@@ -138,12 +149,12 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     check_student_spec(student)
     runner = STRATEGIES.get(strategy)
     settings = runner.read_settings(strategy_settings, f"{strategy} settings")
-    plan = None if not stages else stages if isinstance(stages[0], Stage) else read_stages(stages)
+    plan = _plan(stages)
     config = config or TrainingConfig()
     losses = losses or DistillationConfig()
     if conflict := finished_run_conflict(out, config, losses, plan):
         raise DfkdError(f"{out} {conflict}; expected the same settings to resume, or a new output folder")
-    schedule = json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
+    schedule = _schedule(plan)
     if schedule and (out / "dfkd_training.json").is_file():  # finished (its intermediate stages are gone)
         return json.loads((out / "dfkd_training.json").read_text())
     ds = transfer_set if isinstance(transfer_set, Dataset) else load_transfer_set(transfer_set)[0]
