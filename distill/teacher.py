@@ -111,7 +111,8 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
 
     Args:
         task: task name or spec. ``data_dir``: local task folder (``None``: hub).
-        base: base encoder (see :func:`resolve_base`).
+        base: base encoder (see :func:`resolve_base`), or a teacher of another task for an intermediate-task
+            start (its encoder under a new head, :func:`task_model`; the card's ``base_task`` says which).
         out: output folder; it appears only when training is complete. Re-running resumes.
         val_size: rows (or fraction) held out from train for model selection.
         val_min_words: hold that slice out of rows with at least this many words only (``None``: any row).
@@ -138,11 +139,7 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
     train, val = held_out_split(train, val_size, config.seed, min_words=val_min_words)
     base_path = resolve_base(base)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
-    labels = list(spec.label_names) or ["score"]
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base_path, num_labels=spec.num_labels, id2label=dict(enumerate(labels)),
-        label2id={n: i for i, n in enumerate(labels)},
-        problem_type="regression" if spec.is_regression else "single_label_classification")
+    model, base_task = task_model(base_path, spec, config.seed)
     trainer = Trainer(model, tokenizer, spec, config, DistillationConfig(kd_weight=0.0, ce_weight=1.0),
                       selection="label", out_dir=out, desc=f"teacher {spec.name}")
     summary = trainer.fit(train, val)
@@ -152,6 +149,7 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
     truncated = {name: _truncated(tokenizer, split, config.max_length)
                  for name, split in (("train", train), ("val", val), ("dev", dev))}
     card = {"kind": "teacher", "task": spec.name, "base": base, "base_package": _base_package(base),
+            **({"base_task": base_task} if base_task else {}),
             "train_rows": len(train), "val_rows": len(val), "val_min_words": val_min_words,
             "settings": asdict(config), "seed": config.seed,
             "val_score": summary["best_val"], "dev_metrics": dev_metrics, "main_metric": spec.main_metric,
@@ -160,6 +158,48 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
             "wall_seconds": round(time.perf_counter() - started, 1)}
     card_file.write_text(json.dumps(card, indent=2))
     return card
+
+
+def task_model(base_path: str, spec: TaskSpec, seed: int = 0):
+    """The model to fine-tune on ``spec``: ``base_path``'s encoder under a new head for the task's labels.
+
+    A plain encoder (the ``minilm-l6`` base, no head) gets a head as ``from_pretrained`` initialises it. A
+    classifier fine-tuned on another task (e.g. ``models/teacher-minilm-l6-mrpc``) is an *intermediate-task*
+    start (Phang et al. 2018, "Sentence Encoders on STILTs", arXiv 1811.01088): its encoder (embeddings,
+    layers, pooler) is kept and its task head is dropped for a new one, initialised as for any new head from
+    ``seed`` (the caller's global random state is left as it was), so the other task's label order never
+    carries over, and a regression head may follow a classifier or the reverse.
+
+    Args:
+        base_path: a folder or hub id that ``from_pretrained`` takes.
+        spec: the task: ``num_labels`` outputs (1 and MSE for regression), its label names.
+        seed: seeds the new head of an intermediate-task start.
+
+    Returns:
+        ``(model, base_task)``: the ``*ForSequenceClassification`` model, and for an intermediate-task start
+        the base's ``labels`` (its label names in index order) and, for a dfkd teacher, its ``task``,
+        ``main_metric``, ``main`` (dev score) and own ``base`` from its ``dfkd_teacher.json``; ``None`` for a
+        plain encoder.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    labels = list(spec.label_names) or ["score"]
+    head = dict(num_labels=spec.num_labels, id2label=dict(enumerate(labels)),
+                label2id={n: i for i, n in enumerate(labels)},
+                problem_type="regression" if spec.is_regression else "single_label_classification")
+    base_config = AutoConfig.from_pretrained(base_path)
+    if not any(a.endswith("ForSequenceClassification") for a in base_config.architectures or ()):
+        return AutoModelForSequenceClassification.from_pretrained(base_path, **head), None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(base_path, **head))
+    model.base_model.load_state_dict(AutoModel.from_pretrained(base_path).state_dict())
+    card_file = Path(base_path) / "dfkd_teacher.json"
+    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    base_task = {"labels": [base_config.id2label[i] for i in sorted(base_config.id2label)],
+                 **{k: card[k] for k in ("task", "main_metric", "main", "base") if k in card}}
+    return model, base_task
 
 
 def _truncated(tokenizer, ds, max_length: int) -> int:

@@ -255,3 +255,35 @@ def test_cli_teacher_with_wrong_num_labels(tmp_path, capsys, tiny_teacher_dir):
     assert main(["label", str(tmp_path / "ts"), "--teacher", str(tiny_teacher_dir)]) == 2
     assert "has num_labels=2 but the task has 3 label(s)" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ts"]
+
+
+def test_intermediate_task_start_keeps_the_encoder_and_draws_a_new_head(tiny_teacher_dir, tiny_base_dir):
+    from transformers import BertForSequenceClassification
+
+    from dfkd.distill.teacher import task_model
+    from dfkd.tasks import get_task
+
+    base = BertForSequenceClassification.from_pretrained(tiny_teacher_dir)  # classifier weights x 40
+    (tiny_teacher_dir / "dfkd_teacher.json").write_text('{"task": "sst2", "main_metric": "accuracy", "main": 0.9}')
+    try:
+        rng = torch.get_rng_state()
+        stsb, base_task = task_model(str(tiny_teacher_dir), get_task("stsb"), seed=3)
+        assert torch.equal(torch.get_rng_state(), rng)  # the caller's random state is left as it was
+    finally:
+        (tiny_teacher_dir / "dfkd_teacher.json").unlink()
+    assert base_task == {"labels": ["negative", "positive"], "task": "sst2", "main_metric": "accuracy", "main": 0.9}
+    assert stsb.num_labels == 1 and stsb.config.problem_type == "regression"
+    assert stsb.config.id2label == {0: "score"}
+    ours, theirs = stsb.base_model.state_dict(), base.base_model.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)  # pooler included
+    # a new head, drawn as HF draws one (normal, std = initializer_range; bias 0), not the base's x 40 weights
+    w = stsb.classifier.weight
+    assert w.shape == (1, base.config.hidden_size) and torch.all(stsb.classifier.bias == 0)
+    assert 0.5 * base.config.initializer_range < w.std() < 2 * base.config.initializer_range
+    # same seed, same head; another seed, another head; a 2-class task gets its own label names
+    assert torch.equal(task_model(str(tiny_teacher_dir), get_task("stsb"), seed=3)[0].classifier.weight, w)
+    rte, _ = task_model(str(tiny_teacher_dir), get_task("rte"), seed=4)
+    assert rte.config.id2label == {0: "entailment", 1: "not_entailment"}
+    assert not torch.allclose(rte.classifier.weight, base.classifier.weight)
+    # a plain encoder is no intermediate-task start
+    assert task_model(str(tiny_base_dir), get_task("rte"))[1] is None
