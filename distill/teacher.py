@@ -194,7 +194,9 @@ def task_model(base_path: str, spec: TaskSpec, seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(base_path, **head))
-    model.base_model.load_state_dict(AutoModel.from_pretrained(base_path).state_dict())
+    encoder = AutoModel.from_pretrained(base_path).state_dict()
+    # the task model's own encoder keys: a pooler that its head does not use (RoBERTa's) stays out
+    model.base_model.load_state_dict({k: encoder[k] for k in model.base_model.state_dict()})
     card_file = Path(base_path) / "dfkd_teacher.json"
     card = json.loads(card_file.read_text()) if card_file.is_file() else {}
     base_task = {"labels": [base_config.id2label[i] for i in sorted(base_config.id2label)],
