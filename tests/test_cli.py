@@ -327,3 +327,21 @@ def test_a_glue_task_without_data_dir_reads_the_local_asset_and_falls_back_to_th
     spec, data_dir = _task(args)
     assert spec.name == "sst2" and data_dir == folder
     assert _task(argparse.Namespace(task="cola", data_dir=None, train_file=None, dev_file=None))[1] is None
+
+
+def test_dfkd_teacher_fine_tunes_what_the_tasks_recipe_names_unless_base_is_given(tmp_path, monkeypatch, capsys):
+    from dfkd.distill import teacher
+
+    seen = []
+
+    def fake_train(spec, base, out, *args, **kwargs):
+        seen.append((spec.name, base))
+        return {"task": spec.name, "base": base, "dev_metrics": {}, "wall_seconds": 0.0}
+
+    monkeypatch.setattr(teacher, "train_teacher", fake_train)
+    monkeypatch.setenv("DFKD_ASSETS", str(tmp_path / "assets"))  # no local GLUE folders: nothing is read
+    main(["teacher", "--task", "rte", "--out", str(tmp_path / "a")])
+    main(["teacher", "--task", "cola", "--out", str(tmp_path / "b")])
+    main(["teacher", "--task", "rte", "--base", "minilm-l6", "--out", str(tmp_path / "c")])
+    assert seen == [("rte", "models/teacher-minilm-l6-mrpc"), ("cola", "minilm-l6"), ("rte", "minilm-l6")]
+    assert teacher.TEACHER_RECIPES["mrpc"].base == "minilm-l6"  # the recipe RTE starts from starts from the encoder
