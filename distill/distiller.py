@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -130,8 +131,11 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
             writes ``<out>.stage-<k>`` and resumes on its own; the final stage writes ``out``.
 
     Returns:
-        The training summary (steps, best validation agreement, seconds, settings); with ``stages``, the final
-        stage's summary with ``steps`` and ``train_seconds`` summed over the stages, plus ``stages`` (each
+        The training summary (steps, best validation agreement, seconds, settings): ``train_seconds`` is the
+        training loop's wall time and ``setup_seconds`` everything before it (loading the transfer set and the
+        teacher, building the student, e.g. ranking the teacher's units for a pruned one, tokenising); with
+        ``stages``, the final stage's summary with ``steps``, ``train_seconds`` and ``setup_seconds`` summed
+        over the stages, plus ``stages`` (each
         stage's own summary); it is also what ``<out>/dfkd_training.json`` holds.
 
     Raises:
@@ -157,6 +161,7 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     schedule = _schedule(plan)
     if schedule and (out / "dfkd_training.json").is_file():  # finished (its intermediate stages are gone)
         return json.loads((out / "dfkd_training.json").read_text())
+    started = time.perf_counter()  # the set-up before a stage's loop is timed as its ``setup_seconds``
     ds = transfer_set if isinstance(transfer_set, Dataset) else load_transfer_set(transfer_set)[0]
     validate(ds, spec, labelled=True)
     teacher_model, tokenizer = load_teacher(teacher, spec.num_labels, device="cpu")
@@ -178,13 +183,16 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
         desc = f"distill {spec.name}" + (f" (stage {k}/{len(plan)})" if len(plan) > 1 else "")
         trainer = runner.build(student_model, student_tokenizer or tokenizer, spec, s_config, s_losses, selection,
                                stage_out, teacher_model, settings, student_tokenizer is not None, desc)
+        trainer.setup_seconds = time.perf_counter() - started
         summaries.append(trainer.fit(train, val))
+        started = time.perf_counter()
         current = {"type": "checkpoint", "path": str(stage_out)}
     if len(plan) == 1:
         return summaries[-1]
     summary = {**summaries[-1], "stages": summaries, "schedule": schedule,
                "steps": sum(s["steps"] for s in summaries),
-               "train_seconds": round(sum(s["train_seconds"] for s in summaries), 1)}
+               "train_seconds": round(sum(s["train_seconds"] for s in summaries), 1),
+               "setup_seconds": round(sum(s.get("setup_seconds", 0.0) for s in summaries), 1)}
     (out / "dfkd_training.json").write_text(json.dumps(summary, indent=2))  # the schedule's record, not stage k's
     for stage_out in outs[:-1]:  # the final student exists; intermediate students are no longer needed
         shutil.rmtree(stage_out, ignore_errors=True)

@@ -252,6 +252,9 @@ class Trainer:
         self.accelerator = make_accelerator(config.mixed_precision)
         self.teacher = teacher
         self.average = None  # torch AveragedModel of the weights when config.ema_decay > 0 (set up in fit)
+        #: seconds the caller spent preparing this run (loading the teacher, building the student); :meth:`fit`
+        #: adds its own set-up (tokenising, building the loader and optimizer) and reports the sum
+        self.setup_seconds = 0.0
         self.recipe = losses.build(model, teacher) if losses is not None else None
         self.internals = self.recipe.needs - {"logits"} if self.recipe is not None else set()
         if self.internals and teacher is None:
@@ -396,7 +399,9 @@ class Trainer:
             train / val: datasets with ``text`` [, ``text_pair``] and ``label`` and/or ``teacher_logits``.
 
         Returns:
-            A summary dict: ``steps``, ``best_val`` (selection score), ``train_seconds``, ``train_examples``,
+            A summary dict: ``steps``, ``best_val`` (selection score), ``train_seconds`` (the training loop's
+            wall time, s), ``setup_seconds`` (the set-up's before the loop, s: :attr:`setup_seconds` plus
+            tokenising and building the loader and optimizer, summed over resumed calls), ``train_examples``,
             ``history`` (one ``{"step", "train_loss", "val"}`` per evaluation: the mean training loss since the
             previous evaluation and the selection score, as HF Trainer's ``log_history``), ``config``. When
             ``out_dir`` already holds a finished run, returns its saved summary.
@@ -408,13 +413,16 @@ class Trainer:
         done = self._finished_run(settings)
         if done is not None:
             return done
+        started = time.perf_counter()
         val = self._setup(train, val)
         state = self._restore(settings)
+        state["setup_seconds"] += self.setup_seconds + time.perf_counter() - started
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._train_loop(state, val)
         summary = {"steps": state["step"], "train_examples": state["step"] * self.config.batch_size
                    * self.accelerator.num_processes, "best_val": state["best"], "best_step": state["best_step"],
                    "selection": self.selection, "train_seconds": round(state["train_seconds"], 1),
+                   "setup_seconds": round(state["setup_seconds"], 1),
                    "history": state["history"], **settings}
         if self.accelerator.is_main_process:
             self._finish(self.work_dir / "best", summary)
@@ -477,8 +485,8 @@ class Trainer:
         """The loop state: fresh, or restored from the work folder's checkpoint (model, optimizer, schedule,
         RNG states) and best model."""
         acc = self.accelerator
-        state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0, "settings": settings,
-                 "history": [], "loss_sum": 0.0, "loss_steps": 0}
+        state = {"step": 0, "best": -math.inf, "best_step": 0, "train_seconds": 0.0, "setup_seconds": 0.0,
+                 "settings": settings, "history": [], "loss_sum": 0.0, "loss_steps": 0}
         ckpt = self.work_dir / "checkpoint"
         self._resume_rng = None
         if (ckpt / "loop.json").exists():

@@ -521,6 +521,7 @@ class CompareRun:
             summary = distill(ds, spec, config.teacher, student, s_dir / "student", replace(training, seed=seed),
                               losses, config.val_size, strategy=strategy, strategy_settings=settings,
                               stages=self.stages[row.name])
+            stages["setup_s"] = round(stages.get("setup_s", 0.0) + summary.get("setup_seconds", 0.0), 1)
             stages["distill_s"] = round(stages.get("distill_s", 0.0) + summary["train_seconds"], 1)
             score = _json_cache(s_dir / "eval.json", lambda s_dir=s_dir, seed=seed: self._student_eval(s_dir, seed))
             stages["eval_s"] = round(stages.get("eval_s", 0.0) + score["eval_seconds"], 1)
@@ -915,7 +916,8 @@ def plot_curve(results: dict, path: Path) -> None:
 def time_split(res: dict) -> dict | None:
     """Where one task's compare time went, in seconds, from its ``results.json``: ``transfer_sets`` (generating
     and labelling each distinct transfer set once, as recorded when it was built, in this run or an earlier one),
-    ``students`` (distilling and scoring every row's seeds) and ``teacher`` (scoring the teacher on dev).
+    ``students`` (setting up, distilling and scoring every row's seeds; a row recorded before dfkd timed the
+    set-up counts its loop and scoring only) and ``teacher`` (scoring the teacher on dev).
 
     Returns:
         ``{"transfer_sets", "students", "teacher"}``, or None for a result recorded without per-stage times.
@@ -925,7 +927,7 @@ def time_split(res: dict) -> dict | None:
         return None
     sets = {a.get("transfer_set", name): a["stages_s"].get("generate_s", 0.0) + a["stages_s"].get("label_s", 0.0)
             for name, a in arms.items()}
-    students = sum(a["stages_s"].get("distill_s", 0.0) + a["stages_s"].get("eval_s", 0.0) for a in arms.values())
+    students = sum(a["stages_s"].get(k, 0.0) for a in arms.values() for k in ("setup_s", "distill_s", "eval_s"))
     teacher = (res.get("teacher", {}).get("stages_s") or {}).get("eval_s") or 0.0
     return {"transfer_sets": round(sum(sets.values()), 1), "students": round(students, 1),
             "teacher": round(teacher, 1)}
@@ -1019,8 +1021,8 @@ def format_summary_table(results: dict) -> str:
         per = "; ".join(f"{t} {v['seconds']['transfer_sets'] / 60:.1f} / {v['seconds']['students'] / 60:.1f}"
                         for t, v in tasks.items() if v.get("seconds"))
         lines.append(f"\nTime, minutes: transfer sets {total['transfer_sets'] / 60:.1f} (generating and labelling "
-                     f"each once, as recorded when it was built), students {total['students'] / 60:.1f} (distilling "
-                     f"and scoring every seed), teacher scoring {total['teacher'] / 60:.1f}; per task (transfer sets "
+                     f"each once, as recorded when it was built), students {total['students'] / 60:.1f} (setting up, "
+                     f"distilling and scoring every seed), teacher scoring {total['teacher'] / 60:.1f}; per task (transfer sets "
                      f"/ students): {per}.")
         if untimed := [t for t, v in tasks.items() if not v.get("seconds")]:
             lines[-1] += f" Not in these sums: {', '.join(untimed)} (recorded without stage times)."
@@ -1073,14 +1075,14 @@ def format_compare_table(results: dict) -> str:
     t = results["teacher"]
     key = results["main_metric"]
     head = [f"arm ({key})", "mean ± std", "% of teacher", "agreement", "params (M)", "ms @ b1", "ms @ b32",
-            "rows", "generate s", "label s", "distill s", "eval s"]
+            "rows", "generate s", "label s", "setup s", "distill s", "eval s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def f(v, spec=".1f"):
         return "–" if v is None else format(v, spec)
 
     lines.append("| " + " | ".join(["teacher", f"{t['main']:.4f}", "100.0", "1.0000", f(t["params"] / 1e6, ".2f"),
-                                    f(t["latency_ms_b1"]), f(t["latency_ms_b32"]), "–", "–", "–", "–",
+                                    f(t["latency_ms_b1"]), f(t["latency_ms_b32"]), "–", "–", "–", "–", "–",
                                     f(t["stages_s"].get("eval_s"))]) + " |")
     for name, a in results["arms"].items():
         st = a["stages_s"]
@@ -1088,7 +1090,8 @@ def format_compare_table(results: dict) -> str:
             name, f"{a['mean']:.4f} (1 seed)" if a["std"] is None else f"{a['mean']:.4f} ± {a['std']:.4f}",
             f(a["pct_of_teacher"]), f"{a['agreement']:.4f}",
             f(a["params"] / 1e6, ".2f"), f(a["latency_ms_b1"]), f(a["latency_ms_b32"]), str(a["transfer_rows"]),
-            f(st.get("generate_s")), f(st.get("label_s")), f(st.get("distill_s")), f(st.get("eval_s"))]) + " |")
+            f(st.get("generate_s")), f(st.get("label_s")), f(st.get("setup_s")), f(st.get("distill_s")),
+            f(st.get("eval_s"))]) + " |")
     if floor := results.get("majority_baseline"):
         pct = "" if floor["pct_of_teacher"] is None else f" ({floor['pct_of_teacher']:.1f}% of the teacher)"
         lines += ["", f"Answering the majority class ({floor['label']}) to every dev row scores {floor['main']:.4f}"

@@ -32,7 +32,11 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     assert arm["std"] == pytest.approx(abs(arm["scores"][0] - arm["scores"][1]) / 2 ** 0.5)
     assert arm["pct_of_teacher"] == pytest.approx(100 * mean / saved["teacher"]["main"])
     assert arm["transfer_rows"] == 160 and arm["latency_ms_b1"] > 0 and arm["params"] > 0
-    assert set(arm["stages_s"]) >= {"generate_s", "label_s", "distill_s", "eval_s"}
+    assert set(arm["stages_s"]) >= {"generate_s", "label_s", "setup_s", "distill_s", "eval_s"}
+    trained = [json.loads((tmp_path / "run" / "original" / f"seed-{s}" / "student" / "dfkd_training.json")
+                          .read_text()) for s in (0, 1)]  # the set-up before each seed's loop, as its run recorded it
+    assert all(t["setup_seconds"] > 0 for t in trained)
+    assert arm["stages_s"]["setup_s"] == pytest.approx(sum(t["setup_seconds"] for t in trained), abs=0.11)
     for s in arm["per_seed"]:  # the selected checkpoint: the first evaluation with the best held-out agreement
         history = json.loads((tmp_path / "run" / "original" / f"seed-{s['seed']}" / "student"
                               / "dfkd_training.json").read_text())["history"]

@@ -182,26 +182,27 @@ def test_wnli_is_shown_but_not_averaged():
 def test_the_summary_splits_time_into_transfer_sets_students_and_teacher():
     from dfkd.eval.compare import format_summary_table, summarise
 
-    def arm(transfer_set, generate, label, distill, evaluate):
+    def arm(transfer_set, generate, label, distill, evaluate, setup=None):
+        stages = {"generate_s": generate, "label_s": label, "distill_s": distill, "eval_s": evaluate}
         return {"mean": 0.5, "std": None, "scores": [0.5], "transfer_rows": 10, "pct_of_teacher": 80.0,
-                "transfer_set": transfer_set,
-                "stages_s": {"generate_s": generate, "label_s": label, "distill_s": distill, "eval_s": evaluate}}
+                "transfer_set": transfer_set, "stages_s": stages if setup is None else {**stages, "setup_s": setup}}
 
-    # a rebalanced row reads the augment row's transfer set: that set's 30 + 60 s count once
+    # a rebalanced row reads the augment row's transfer set: that set's 30 + 60 s count once; the students'
+    # set-up counts where recorded (an older row has none): 100 + 8 + 200 + 7 + 24 + 150 + 5 + 6 = 500
     rte = {"main_metric": "accuracy", "teacher": {"main": 0.625, "stages_s": {"eval_s": 12.0}},
            "arms": {"original": arm("original", 0.0, 18.0, 100.0, 8.0),
-                    "augment": arm("augment", 30.0, 60.0, 200.0, 7.0),
-                    "rebalanced": arm("augment", 30.0, 60.0, 150.0, 5.0)}}
+                    "augment": arm("augment", 30.0, 60.0, 200.0, 7.0, setup=24.0),
+                    "rebalanced": arm("augment", 30.0, 60.0, 150.0, 5.0, setup=6.0)}}
     old = {"main_metric": "pearson", "teacher": {"main": 0.625}, "arms": {"original": {
         "mean": 0.5, "std": None, "scores": [0.5], "transfer_rows": 10, "pct_of_teacher": 80.0}}}  # no stages kept
     s = summarise({"rte": rte, "stsb": old})
-    assert s["tasks"]["rte"]["seconds"] == {"transfer_sets": 108.0, "students": 470.0, "teacher": 12.0}
+    assert s["tasks"]["rte"]["seconds"] == {"transfer_sets": 108.0, "students": 500.0, "teacher": 12.0}
     assert s["tasks"]["stsb"]["seconds"] is None
-    assert s["seconds"] == {"transfer_sets": 108.0, "students": 470.0, "teacher": 12.0}
+    assert s["seconds"] == {"transfer_sets": 108.0, "students": 500.0, "teacher": 12.0}
     table = format_summary_table({**s, "name": "t"})
     assert ("Time, minutes: transfer sets 1.8 (generating and labelling each once, as recorded when it was built), "
-            "students 7.8 (distilling and scoring every seed), teacher scoring 0.2; per task (transfer sets / "
-            "students): rte 1.8 / 7.8. Not in these sums: stsb (recorded without stage times).") in table
+            "students 8.3 (setting up, distilling and scoring every seed), teacher scoring 0.2; per task (transfer "
+            "sets / students): rte 1.8 / 8.3. Not in these sums: stsb (recorded without stage times).") in table
     assert summarise({"stsb": old})["seconds"] is None and "Time, minutes" not in format_summary_table(
         {**summarise({"stsb": old}), "name": "t"})
 
