@@ -118,6 +118,15 @@ def get_task(name: str | TaskSpec) -> TaskSpec:
     return TASKS.get(name.lower().replace("-", ""))
 
 
+def column(ds: Dataset, name: str) -> list:
+    """One column of ``ds`` as a Python list, read in one call.
+
+    ``datasets`` 4 and later return a lazy ``Column`` for ``ds[name]``, and iterating it fetches one row at a
+    time: about 10x slower than this (20,000 pairs: 1.2 s vs 0.1 s), which mattered once per student.
+    """
+    return ds[name][:]
+
+
 def custom_task(name: str, files: dict[str, str], text_column: str, label_column: str,
                 text_pair_column: str | None = None, label_names: list[str] | None = None,
                 regression: bool = False) -> TaskSpec:

@@ -39,7 +39,7 @@ from .config import check_keywords, keyword_defaults, keyword_names
 from .errors import DfkdError
 from .files import atomic_dir
 from .registry import Registry
-from .tasks import TaskSpec, get_task, load_task
+from .tasks import TaskSpec, column, get_task, load_task
 
 #: The ``source`` values a transfer-set row may carry; a generator registering a new kind adds it.
 SOURCES: list[str] = ["original", "augment", "ood", "adversarial"]
@@ -158,7 +158,7 @@ def validate(ds: Dataset, task: TaskSpec, labelled: bool = True) -> None:
     if bad := set(ds.unique("source")) - set(SOURCES):
         raise DfkdError(f"unknown source(s) {sorted(bad)} in transfer set; expected {list(SOURCES)}")
     for col in ("text", "text_pair") if task.pair else ("text",):
-        for i, t in enumerate(ds[col]):
+        for i, t in enumerate(column(ds, col)):
             if not t or not t.strip():
                 raise DfkdError(f"transfer set row {i}: empty {col}; expected non-empty text")
     if labelled and len(ds) and len(ds[0]["teacher_logits"]) != task.num_labels:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from ..errors import DfkdError
 from ..files import atomic_dir
 from ..registry import Registry
+from ..tasks import column
 
 
 class Augmenter(ABC):
@@ -147,7 +148,7 @@ def augment_dataset(ds: Dataset, augmenter: Augmenter, regression: bool = False,
     pair = "text_pair" in ds.column_names
     keep = [c for c in ("text", "text_pair", "label") if c in ds.column_names]
     ds = ds.select_columns(keep)
-    augmenter.fit(list(ds["text"]) + (list(ds["text_pair"]) if pair else []))
+    augmenter.fit(column(ds, "text") + (column(ds, "text_pair") if pair else []))
     none = _no_label(regression)
 
     def rows(batch, indices):

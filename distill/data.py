@@ -10,6 +10,7 @@ from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
 
 from ..errors import DfkdError
+from ..tasks import column
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -168,7 +169,7 @@ class Collator:
 def loader(ds: Dataset, tokenizer, batch_size: int, shuffle: bool, seed: int = 0,
            regression: bool = False) -> tuple[DataLoader, LengthGroupedBatchSampler]:
     """A DataLoader over an :func:`encode`-d dataset with length-grouped batches; returns it and its sampler."""
-    sampler = LengthGroupedBatchSampler([len(x) for x in ds["input_ids"]], batch_size, shuffle, seed)
+    sampler = LengthGroupedBatchSampler([len(x) for x in column(ds, "input_ids")], batch_size, shuffle, seed)
     keep = [c for c in ds.column_names if c in (*MODEL_INPUTS, "label", "teacher_logits")]
     dl = DataLoader(ds.select_columns(keep), batch_sampler=sampler, collate_fn=Collator(tokenizer, regression))
     return dl, sampler

@@ -19,7 +19,7 @@ from datasets import Dataset
 
 from ..config import from_dict
 from ..errors import DfkdError
-from ..tasks import TaskSpec, get_task
+from ..tasks import TaskSpec, column, get_task
 from ..transfer import load_transfer_set, validate
 from .data import held_out_split
 from .losses import DistillationConfig
@@ -168,7 +168,7 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     train, val = held_out_split(ds, val_size, config.seed, source=config.selection_source)
     plan = plan or [Stage()]
     outs = [out.with_name(f"{out.name}.stage-{k}") for k in range(1, len(plan))] + [out]
-    texts = list(train["text"]) + (list(train["text_pair"]) if spec.pair else [])  # for own-vocabulary students
+    texts = column(train, "text") + (column(train, "text_pair") if spec.pair else [])  # own-vocabulary students
     summaries = []
     current = student
     for k, (stage, stage_out) in enumerate(zip(plan, outs), 1):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..assets import ASSETS, Asset
 from ..errors import DfkdError
-from ..tasks import TaskSpec, get_task, load_task
+from ..tasks import TaskSpec, column, get_task, load_task
 from .data import held_out_split
 from .losses import DistillationConfig
 from .trainer import TrainingConfig
@@ -211,8 +211,8 @@ def task_model(base_path: str, spec: TaskSpec, seed: int = 0):
 
 def _truncated(tokenizer, ds, max_length: int) -> int:
     """How many rows of ``ds`` have more than ``max_length`` tokens (pairs joined with [SEP])."""
-    pair = list(ds["text_pair"]) if "text_pair" in ds.column_names else None
-    ids = tokenizer(list(ds["text"]), pair)["input_ids"]
+    pair = column(ds, "text_pair") if "text_pair" in ds.column_names else None
+    ids = tokenizer(column(ds, "text"), pair)["input_ids"]
     return sum(len(x) > max_length for x in ids)
 
 

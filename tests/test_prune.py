@@ -59,6 +59,9 @@ def test_importance_ignores_padding_and_matches_per_text_averages(teacher_and_to
     torch.testing.assert_close(imp["layers"], layers / tokens, rtol=1e-5, atol=1e-6)
     assert imp["heads"].shape == (2, 4) and imp["neurons"].shape == (2, 64)
     assert (imp["heads"] > 0).all() and (imp["neurons"] > 0).all()
+    shuffled = teacher_importance(teacher, tok, TEXTS[::-1], batch_size=7)  # other batches, the same real tokens
+    for key, value in imp.items():
+        torch.testing.assert_close(shuffled[key], value, rtol=1e-5, atol=1e-6)
 
 
 def test_dead_neurons_are_the_ones_pruned_and_logits_do_not_change(teacher_and_tokenizer):
