@@ -400,7 +400,7 @@ class Trainer:
 
         Returns:
             A summary dict: ``steps``, ``best_val`` (selection score), ``train_seconds`` (the training loop's
-            wall time, s), ``setup_seconds`` (the set-up's before the loop, s: :attr:`setup_seconds` plus
+            wall time, s), ``setup_seconds`` (the set-up before the loop, s: :attr:`setup_seconds` plus
             tokenising and building the loader and optimizer, summed over resumed calls), ``train_examples``,
             ``history`` (one ``{"step", "train_loss", "val"}`` per evaluation: the mean training loss since the
             previous evaluation and the selection score, as HF Trainer's ``log_history``), ``config``. When
