@@ -130,16 +130,15 @@ def _generators():
 def cmd_teacher(args) -> None:
     from dataclasses import asdict
 
-    from .distill.teacher import DEFAULT_TEACHER_CONFIG, TEACHER_RECIPES, train_teacher
+    from .distill.teacher import DEFAULT_TEACHER_CONFIG, TEACHER_RECIPES, TeacherRecipe, train_teacher
 
     spec, data_dir = _task(args)
-    recipe = TEACHER_RECIPES.get(spec.name)  # the task's default recipe; a custom task starts from SST-2's
-    config = _training_config(args, **asdict(recipe.config if recipe else DEFAULT_TEACHER_CONFIG))
-    base = args.base or (recipe.base if recipe else "minilm-l6")
-    card = train_teacher(spec, base, args.out, data_dir, config, limit=args.limit,
-                         val_size=recipe.val_size if recipe else 0.1,
-                         val_min_words=args.val_min_words if args.val_min_words is not None
-                         else (recipe.val_min_words if recipe else None))
+    # the task's default recipe; a custom task takes SST-2's optimisation settings and the recipe's other defaults
+    recipe = TEACHER_RECIPES.get(spec.name) or TeacherRecipe(spec.name, "", DEFAULT_TEACHER_CONFIG)
+    config = _training_config(args, **asdict(recipe.config))
+    card = train_teacher(spec, args.base or recipe.base, args.out, data_dir, config, limit=args.limit,
+                         val_size=recipe.val_size,
+                         val_min_words=args.val_min_words if args.val_min_words is not None else recipe.val_min_words)
     print(json.dumps({k: card[k] for k in ("task", "base", "dev_metrics", "wall_seconds")}, indent=2))
 
 

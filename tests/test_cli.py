@@ -332,10 +332,11 @@ def test_a_glue_task_without_data_dir_reads_the_local_asset_and_falls_back_to_th
 def test_dfkd_teacher_fine_tunes_what_the_tasks_recipe_names_unless_base_is_given(tmp_path, monkeypatch, capsys):
     from dfkd.distill import teacher
 
-    seen = []
+    seen, settings = [], []
 
-    def fake_train(spec, base, out, *args, **kwargs):
+    def fake_train(spec, base, out, data_dir, config, **kwargs):
         seen.append((spec.name, base))
+        settings.append((config.epochs, kwargs["val_size"]))
         return {"task": spec.name, "base": base, "dev_metrics": {}, "wall_seconds": 0.0}
 
     monkeypatch.setattr(teacher, "train_teacher", fake_train)
@@ -344,4 +345,9 @@ def test_dfkd_teacher_fine_tunes_what_the_tasks_recipe_names_unless_base_is_give
     main(["teacher", "--task", "cola", "--out", str(tmp_path / "b")])
     main(["teacher", "--task", "rte", "--base", "minilm-l6", "--out", str(tmp_path / "c")])
     assert seen == [("rte", "models/teacher-minilm-l6-mrpc"), ("cola", "minilm-l6"), ("rte", "minilm-l6")]
+    # a task of the user's own: SST-2's optimisation settings, the base encoder, a tenth of train held out
+    (tmp_path / "train.csv").write_text("text,label\ngood film,pos\nbad film,neg\n")
+    main(["teacher", "--task", "reviews", "--train-file", str(tmp_path / "train.csv"), "--out", str(tmp_path / "d")])
+    assert seen[-1] == ("reviews", "minilm-l6")
+    assert settings == [(4.0, 0.1), (5.0, 0.1), (4.0, 0.1), (1.5, 0.1)]
     assert teacher.TEACHER_RECIPES["mrpc"].base == "minilm-l6"  # the recipe RTE starts from starts from the encoder
