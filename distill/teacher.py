@@ -168,17 +168,18 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
 def task_model(base_path: str, spec: TaskSpec, seed: int = 0):
     """The model to fine-tune on ``spec``: ``base_path``'s encoder under a new head for the task's labels.
 
-    A plain encoder (the ``minilm-l6`` base, no head) gets a head as ``from_pretrained`` initialises it. A
+    A plain encoder (the ``minilm-l6`` base, no head) gets a head as ``from_pretrained`` initialises one. A
     classifier fine-tuned on another task (e.g. ``models/teacher-minilm-l6-mrpc``) is an *intermediate-task*
     start (Phang et al. 2018, "Sentence Encoders on STILTs", arXiv 1811.01088): its encoder (embeddings,
-    layers, pooler) is kept and its task head is dropped for a new one, initialised as for any new head from
-    ``seed`` (the caller's global random state is left as it was), so the other task's label order never
-    carries over, and a regression head may follow a classifier or the reverse.
+    layers, pooler) is kept and its task head is dropped for a new one, so the other task's label order never
+    carries over, and a regression head may follow a classifier or the reverse. Either way the new head is
+    drawn from ``seed`` alone (the caller's global random state is neither read nor changed): the same recipe
+    and seed build the same teacher in any process.
 
     Args:
         base_path: a folder or hub id that ``from_pretrained`` takes.
         spec: the task: ``num_labels`` outputs (1 and MSE for regression), its label names.
-        seed: seeds the new head of an intermediate-task start.
+        seed: seeds the new head.
 
     Returns:
         ``(model, base_task)``: the ``*ForSequenceClassification`` model, and for an intermediate-task start
@@ -194,10 +195,11 @@ def task_model(base_path: str, spec: TaskSpec, seed: int = 0):
                 label2id={n: i for i, n in enumerate(labels)},
                 problem_type="regression" if spec.is_regression else "single_label_classification")
     base_config = AutoConfig.from_pretrained(base_path)
-    if not any(a.endswith("ForSequenceClassification") for a in base_config.architectures or ()):
-        return AutoModelForSequenceClassification.from_pretrained(base_path, **head), None
-    with torch.random.fork_rng(devices=[]):
+    plain = not any(a.endswith("ForSequenceClassification") for a in base_config.architectures or ())
+    with torch.random.fork_rng(devices=[]):  # the head's draws come from ``seed``, whatever ran before
         torch.manual_seed(seed)
+        if plain:
+            return AutoModelForSequenceClassification.from_pretrained(base_path, **head), None
         model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(base_path, **head))
     encoder = AutoModel.from_pretrained(base_path).state_dict()
     # the task model's own encoder keys: a pooler that its head does not use (RoBERTa's) stays out
