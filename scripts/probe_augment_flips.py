@@ -6,8 +6,9 @@ teacher's answer on every variant with its answer on the variant's original row 
 (``text`` or ``text_pair``; a pair variant changes one side) and per bin of the share of that side's words
 replaced (word replacement keeps the word count, so words are compared position by position). Classification:
 the share of variants whose predicted class differs from the original's, and the predicted-class distribution of
-originals and variants. Regression: the mean absolute change of the predicted score (label units). No model is
-run: the teacher's logits are the transfer set's. The last line printed is one JSON object.
+originals and variants. Regression: the mean absolute change of the predicted score (label units), and the mean
+predicted score of originals and variants. No model is run: the teacher's logits are the transfer set's. The last
+line printed is one JSON object.
 
     python scripts/probe_augment_flips.py runs/glue-quick/rte/augment/transfer_set     # seconds
 """
@@ -50,7 +51,10 @@ def main() -> None:
     variants = [i for i in np.flatnonzero(source == "augment") if int(origin[i]) in row_of]
 
     report: dict = {"task": spec.name, "variants": len(variants), "originals": len(originals)}
-    if not spec.is_regression:
+    if spec.is_regression:  # where the variants' scores sit against their originals'
+        report["originals_mean_score"] = round(float(answer[originals].mean()), 3)
+        report["variants_mean_score"] = round(float(answer[variants].mean()), 3)
+    else:
         names = list(spec.label_names)
         report["originals_predicted"] = {n: round(float(np.mean(answer[originals] == k)), 3) for k, n in enumerate(names)}
         report["variants_predicted"] = {n: round(float(np.mean(answer[variants] == k)), 3) for k, n in enumerate(names)}
@@ -77,6 +81,9 @@ def main() -> None:
         report["by_side"][side] = entry
     what = "mean |change| of the predicted score" if spec.is_regression else "share whose predicted class changed"
     print(f"{spec.name}: {len(variants)} variants of {len(originals)} rows; {what}, by side and share of words replaced")
+    shares = ("originals_mean_score", "variants_mean_score") if spec.is_regression else ("originals_predicted",
+                                                                                          "variants_predicted")
+    print("  " + "; ".join(f"{k}: {report[k]}" for k in shares))
     for side, entry in report["by_side"].items():
         print(f"  {side}: {entry['variants']} variants, {entry['changed']}"
               + (f" (from each original class: {entry['changed_from']})" if "changed_from" in entry else ""))
