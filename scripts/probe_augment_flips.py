@@ -20,6 +20,7 @@ import json
 
 import numpy as np
 
+from dfkd.errors import DfkdError
 from dfkd.tasks import column, get_task
 from dfkd.transfer import load_transfer_set
 
@@ -41,6 +42,9 @@ def main() -> None:
     args = ap.parse_args()
     ds, card = load_transfer_set(args.transfer_set)
     spec = get_task(card["task"])
+    if missing := [c for c in ("teacher_logits", "source", "origin") if c not in ds.column_names]:
+        raise DfkdError(f"{args.transfer_set} has no {', '.join(missing)} column(s); expected a transfer set labelled "
+                        "by a teacher, with augmented rows (dfkd compare's augment arm, or dfkd augment --teacher)")
     logits = np.asarray(column(ds, "teacher_logits"), dtype=np.float64)
     answer = logits[:, 0] if spec.is_regression else logits.argmax(-1)
     source, origin = np.asarray(column(ds, "source")), np.asarray(column(ds, "origin"))
@@ -49,6 +53,9 @@ def main() -> None:
     originals = np.flatnonzero(source == "original")
     row_of = dict(zip(origin[originals].tolist(), originals.tolist()))
     variants = [i for i in np.flatnonzero(source == "augment") if int(origin[i]) in row_of]
+    if not variants:
+        raise DfkdError(f"{args.transfer_set} has no augmented rows with their original beside them; expected "
+                        "source 'augment' rows whose origin is an 'original' row")
 
     report: dict = {"task": spec.name, "variants": len(variants), "originals": len(originals)}
     if spec.is_regression:  # where the variants' scores sit against their originals'
@@ -93,4 +100,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DfkdError as err:
+        raise SystemExit(f"error: {err}") from None
