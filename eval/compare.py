@@ -386,7 +386,7 @@ class CompareRun:
         """The teacher's scores on dev (cached in ``out/teacher_eval.json``), with its dev logits."""
         from ..assets import asset_name, resolve
         from ..distill.label import load_teacher
-        from .scoring import evaluate_model
+        from .scoring import evaluate_model, machine_info
 
         config, spec = self.config, self.spec
         t = time.perf_counter()
@@ -399,7 +399,8 @@ class CompareRun:
             t = time.perf_counter()
             row = evaluate_model(spec, self.teacher, self.tokenizer, self.dev, latency=config.latency,
                                  folder=resolve(config.teacher, build=False), max_length=self.training.max_length)
-            return {**row, "logits": row["logits"].tolist(), "eval_seconds": round(time.perf_counter() - t, 1)}
+            return {**row, "logits": row["logits"].tolist(), "eval_seconds": round(time.perf_counter() - t, 1),
+                    "machine": machine_info()}
 
         row = _json_cache(self.out / "teacher_eval.json", teacher_eval)
         stages["eval_s"] = row.pop("eval_seconds")
@@ -502,7 +503,7 @@ class CompareRun:
     def run_row(self, row: _Row) -> dict:
         """Distil and score every seed of one row; its entry of ``results.json``."""
         from ..distill.distiller import distill
-        from .scoring import size_on_disk_mb
+        from .scoring import machine_info, size_on_disk_mb
 
         config, spec, v = self.config, self.spec, row.variant or Variant(arm=row.arm.name)
         ts_name, ds, ts_stages = self.transfer_set(row)
@@ -540,7 +541,7 @@ class CompareRun:
                 "agreement": statistics.fmean(s["agreement"] for s in seeds),
                 "params": first["params"], "size_mb": size_on_disk_mb(row_dir / "seed-0" / "student"),
                 "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
-                "stages_s": stages}
+                "stages_s": stages, "machine": machine_info()}
 
     def label_shares(self, ds) -> dict:
         """Classes (score bins for regression) as the teacher predicts them on a transfer set, next to dev's
@@ -945,7 +946,8 @@ def summarise(per_task: dict[str, dict]) -> dict:
         tasks[task] = {"main_metric": res["main_metric"], "teacher": {"main": res["teacher"]["main"]},
                        "arms": {arm: {k: a[k] for k in ("mean", "std", "pct_of_teacher", "scores", "transfer_rows")}
                                 for arm, a in res["arms"].items()},
-                       "wall_seconds": res.get("wall_seconds"), "seconds": time_split(res)}
+                       "wall_seconds": res.get("wall_seconds"), "seconds": time_split(res),
+                       "machines": run_machines(res)}
         if floor := res.get("majority_baseline"):
             tasks[task]["majority_baseline"] = {k: floor[k] for k in ("label", "main", "pct_of_teacher")}
     arms = list(dict.fromkeys(a for t in tasks.values() for a in t["arms"]))
@@ -1026,6 +1028,10 @@ def format_summary_table(results: dict) -> str:
                      f"/ students): {per}.")
         if untimed := [t for t, v in tasks.items() if not v.get("seconds")]:
             lines[-1] += f" Not in these sums: {', '.join(untimed)} (recorded without stage times)."
+    if machines := [m for v in tasks.values() for m in v.get("machines", [])]:
+        from .scoring import machine_line
+
+        lines.append("\n" + machine_line(machines))
     if any(floors):
         lines.append("\nmajority answer: the dev score of answering the most frequent dev class to every row, "
                      "the floor a classification task's rows are read against (none for regression).")
@@ -1108,7 +1114,23 @@ def format_compare_table(results: dict) -> str:
     if students:
         lines += ["", "Students' predicted classes on dev, % of rows, per seed: " + "; ".join(
             f"{name} {', '.join(map(_pcts, per_seed))}" for name, per_seed in students.items()) + "."]
+    if machines := run_machines(results):
+        from .scoring import machine_line
+
+        lines += ["", machine_line(machines)]
     return "\n".join(lines)
+
+
+def run_machines(results: dict) -> list[dict]:
+    """The distinct machines (:func:`dfkd.eval.scoring.machine_info`) that one task's results were timed on: the
+    teacher's scoring and each row's, in that order (a row reused from another machine's results keeps its own;
+    results recorded before machines were, none)."""
+    found = [results.get("teacher", {}).get("machine"), *(a.get("machine") for a in results.get("arms", {}).values())]
+    out = []
+    for m in found:
+        if m and m not in out:
+            out.append(m)
+    return out
 
 
 def _pcts(shares: list[float]) -> str:

@@ -23,6 +23,54 @@ from ..tasks import TaskSpec, get_task, load_task
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
+def cpu_name() -> str:
+    """The CPU's model name: the first ``model name`` of ``/proc/cpuinfo`` (Linux), else ``platform.processor()``,
+    else ``"unknown"``."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict:
+    """Where this process's timings and latencies are measured, so figures from different machines are read apart.
+
+    Returns:
+        ``{"cpu", "cores", "torch_threads", "torch", "device", "native_cpu_bf16"}``: the CPU's model name
+        (:func:`cpu_name`), ``os.cpu_count()``, ``torch.get_num_threads()`` (the threads a CPU forward pass uses),
+        torch's version, the device students train on (``"cpu"``, or ``"cuda: <GPU name>"``) and whether the CPU
+        computes bfloat16 natively (what ``mixed_precision: "bf16"`` needs to pay). No host name or path.
+    """
+    import os
+
+    from ..distill.label import default_device
+    from ..distill.trainer import native_cpu_bf16
+
+    device = default_device()
+    name = device.type
+    if device.type == "cuda":
+        name = f"cuda: {torch.cuda.get_device_name(device)}"
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "device": name, "native_cpu_bf16": native_cpu_bf16()}
+
+
+def machine_line(machines: list[dict]) -> str:
+    """One sentence naming the distinct machines of ``machines`` (dicts of :func:`machine_info`), for tables."""
+    seen = []
+    for m in machines:
+        text = (f"{m['cpu']} ({m['torch_threads']} torch threads of {m['cores']} cores, torch {m['torch']}, "
+                f"{m['device']})")
+        if text not in seen:
+            seen.append(text)
+    return ("Timed on " + "; ".join(seen) + ".") if seen else ""
+
+
 def size_on_disk_mb(folder: str | Path) -> float:
     """Megabytes (10^6 bytes) of the weight files in a checkpoint folder."""
     folder = Path(folder)

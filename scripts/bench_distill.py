@@ -14,28 +14,17 @@ random teacher logits. Every batch has exactly
 ``length`` tokens (no padding), so a length stands for a transfer set whose batches pad to it.
 
 Prints one row per (length, precision) with the mean seconds per step over ``--steps`` after ``--warmup``
-untimed steps, then the bf16 speed-up per length; the last line is one JSON object with the CPU, torch's thread
-count, whether the CPU has native bfloat16, and every figure. Run it alone on the cores.
+untimed steps, then the bf16 speed-up per length; the last line is one JSON object with the machine
+(:func:`dfkd.eval.scoring.machine_info`: CPU, threads, torch, native bfloat16) and every figure. Run it alone on
+the cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def time_steps(model, accelerator, optimizer, length: int, batch_size: int, steps: int, warmup: int,
@@ -85,14 +74,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     from dfkd.distill.label import load_teacher
     from dfkd.distill.students import build_student
-    from dfkd.distill.trainer import adamw, make_accelerator, native_cpu_bf16
+    from dfkd.distill.trainer import adamw, make_accelerator
     from dfkd.errors import DfkdError
+    from dfkd.eval.scoring import machine_info
 
     try:
         with open(args.student) as f:
             spec = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        sys.exit(f"error: cannot read student config {args.student}: {err}; expected a student JSON such as "
+                 "configs/student-bert-mini.json")
+    try:
         teacher, _ = load_teacher(args.teacher, device=torch.device("cpu"))
-    except (OSError, json.JSONDecodeError, DfkdError) as err:
+    except DfkdError as err:
         sys.exit(f"error: {err}")
     shape = {k: spec[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
              if k in spec}
@@ -119,8 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
                     speedup[f"{r['mixed_precision']}@{length}"] = round(base / r["s_per_step"], 2)
                     print(f"length {length:4d}  {r['mixed_precision']} speed-up over float32: "
                           f"{base / r['s_per_step']:.2f}x")
-    report = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "native_cpu_bf16": native_cpu_bf16(),
-              "torch": torch.__version__, "student": shape, "batch_size": args.batch_size, "steps": args.steps,
+    report = {"machine": machine_info(), "student": shape, "batch_size": args.batch_size, "steps": args.steps,
               "rows": rows, "bf16_speedup": speedup}
     print(json.dumps(report))
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,20 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     floor = saved["majority_baseline"]
     assert floor["label"] == majority and floor["main"] == pytest.approx(dev_labels.count(majority) / len(dev_labels))
     assert f"Answering the majority class ({majority}) to every dev row scores {floor['main']:.4f}" in result["table"]
+    # where it was timed, read here by another route: /proc/cpuinfo's first model name, torch's threads and version
+    import os
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.is_file() else []
+    cpu = names[0] if names else (platform.processor() or "unknown")
+    machine = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+               "torch": torch.__version__, "device": "cpu"}
+    for timed in (saved["teacher"]["machine"], arm["machine"]):
+        assert {k: timed[k] for k in machine} == machine and isinstance(timed["native_cpu_bf16"], bool)
+    assert result["table"].endswith(f"\n\nTimed on {cpu} ({machine['torch_threads']} torch threads of "
+                                    f"{machine['cores']} cores, torch {torch.__version__}, cpu).")
     # resuming a finished run recomputes nothing and gives the same scores
     again = run_compare(config)
     assert again["arms"]["original"]["scores"] == arm["scores"]

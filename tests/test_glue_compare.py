@@ -207,6 +207,33 @@ def test_the_summary_splits_time_into_transfer_sets_students_and_teacher():
         {**summarise({"stsb": old}), "name": "t"})
 
 
+def test_the_summary_names_every_machine_its_tasks_were_timed_on():
+    from dfkd.eval.compare import format_compare_table, format_summary_table, summarise
+
+    a = {"cpu": "CPU A", "cores": 2, "torch_threads": 2, "torch": "2.13.0", "device": "cpu", "native_cpu_bf16": True}
+    b = {**a, "cpu": "CPU B", "torch_threads": 1}
+
+    def res(teacher_machine, *row_machines):
+        arms = {f"arm{i}": {"mean": 0.5, "std": None, "scores": [0.5], "transfer_rows": 10, "pct_of_teacher": 80.0,
+                            "agreement": 0.9, "params": 1e6, "latency_ms_b1": 1.0, "latency_ms_b32": 2.0,
+                            "stages_s": {}, **({"machine": m} if m else {})} for i, m in enumerate(row_machines)}
+        return {"main_metric": "accuracy", "teacher": {"main": 0.625, "params": 2e6, "latency_ms_b1": 1.0,
+                                                       "latency_ms_b32": 2.0, "stages_s": {},
+                                                       **({"machine": teacher_machine} if teacher_machine else {})},
+                "arms": arms}
+
+    # rte: teacher and first row on A, a row reused from B's results; stsb: recorded before machines were
+    rte, stsb = res(a, a, b), res(None, None)
+    assert format_compare_table(rte).endswith(
+        "\n\nTimed on CPU A (2 torch threads of 2 cores, torch 2.13.0, cpu); "
+        "CPU B (1 torch threads of 2 cores, torch 2.13.0, cpu).")
+    assert "Timed on" not in format_compare_table(stsb)
+    s = summarise({"rte": rte, "stsb": stsb})
+    assert s["tasks"]["rte"]["machines"] == [a, b] and s["tasks"]["stsb"]["machines"] == []
+    assert ("\nTimed on CPU A (2 torch threads of 2 cores, torch 2.13.0, cpu); CPU B (1 torch threads of 2 cores, "
+            "torch 2.13.0, cpu).") in format_summary_table({**s, "name": "t"})
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda c, d: c.replace(tasks=[]), "task list is empty"),
     (lambda c, d: c.replace(tasks={"rte": {"data_dir": str(d / "nowhere"), "teacher": c.tasks["rte"]["teacher"]}}),
