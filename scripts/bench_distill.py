@@ -1,12 +1,13 @@
 """Benchmark the student's training step: seconds per optimizer step in float32 and under bfloat16 autocast.
 
-    python scripts/bench_distill.py [--teacher models/teacher-minilm-l6-sst2] [--student configs/student-bert-mini.json]
+    python scripts/bench_distill.py [--teacher models/teacher-minilm-l6-sst2] [--student configs/glue-quick.json]
                                     [--lengths 24 48 80 200] [--batch-size 32] [--steps 12] [--warmup 3]
 
 Answers two questions a user asks before a long ``compare``: how fast does this machine train the student, and
 does ``training.mixed_precision: "bf16"`` pay here? It times dfkd's own step, as :class:`dfkd.distill.trainer.Trainer`
-takes it: the student built by :func:`dfkd.distill.students.build_student` from a ``config`` spec of the given shape
-(the speed of a ``teacher_pruned`` student of the same shape is the same; only its starting weights differ),
+takes it: the student built by :func:`dfkd.distill.students.build_student` from a ``config`` spec of the given
+student's shape and dropout (a student JSON, or a preset's ``student``; a ``teacher_pruned`` student of the same
+shape is as fast: only its starting weights differ),
 trained word embeddings, :func:`dfkd.distill.trainer.adamw` (fused), the model and optimizer prepared by the
 ``Accelerator`` of :func:`dfkd.distill.trainer.make_accelerator` (which autocasts the forward pass), gradient
 clipping at 1.0 and the soft-target loss at T = 2 (:class:`dfkd.distill.losses.SoftTargetKL`) against fixed
@@ -61,8 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--teacher", default="models/teacher-minilm-l6-sst2",
                     help="teacher whose vocabulary and label space the student takes (asset name or folder)")
-    ap.add_argument("--student", default="configs/student-bert-mini.json",
-                    help="student JSON; its shape is used with type 'config'")
+    ap.add_argument("--student", default="configs/glue-quick.json",
+                    help="student JSON, or a preset whose 'student' is used; its shape and dropout are timed")
     ap.add_argument("--lengths", type=int, nargs="+", default=[24, 48, 80, 200], help="tokens per example")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--steps", type=int, default=12, help="timed steps per (length, precision)")
@@ -83,13 +84,14 @@ def main(argv: list[str] | None = None) -> dict:
             spec = json.load(f)
     except (OSError, json.JSONDecodeError) as err:
         sys.exit(f"error: cannot read student config {args.student}: {err}; expected a student JSON such as "
-                 "configs/student-bert-mini.json")
+                 "configs/student-bert-mini.json or a preset")
     try:
         teacher, _ = load_teacher(args.teacher, device=torch.device("cpu"))
     except DfkdError as err:
         sys.exit(f"error: {err}")
-    shape = {k: spec[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
-             if k in spec}
+    spec = spec.get("student", spec)
+    shape = {k: spec[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
+                                  "hidden_dropout_prob", "attention_probs_dropout_prob") if k in spec}
     vocab_size, num_labels = teacher.config.vocab_size, teacher.config.num_labels
     rows = []
     for length in args.lengths:
