@@ -7,12 +7,11 @@ Answers two questions a user asks before a long ``compare``: how fast does this 
 does ``training.mixed_precision: "bf16"`` pay here? It times dfkd's own step, as :class:`dfkd.distill.trainer.Trainer`
 takes it: the student built by :func:`dfkd.distill.students.build_student` from a ``config`` spec of the given
 student's shape and dropout (a student JSON, or a preset's ``student``; a ``teacher_pruned`` student of the same
-shape is as fast: only its starting weights differ),
-trained word embeddings, :func:`dfkd.distill.trainer.adamw` (fused), the model and optimizer prepared by the
-``Accelerator`` of :func:`dfkd.distill.trainer.make_accelerator` (which autocasts the forward pass), gradient
-clipping at 1.0 and the soft-target loss at T = 2 (:class:`dfkd.distill.losses.SoftTargetKL`) against fixed
-random teacher logits. Every batch has exactly
-``length`` tokens (no padding), so a length stands for a transfer set whose batches pad to it.
+shape is as fast: only its starting weights differ), trained word embeddings, :func:`dfkd.distill.trainer.adamw`
+(fused), the model and optimizer prepared by the ``Accelerator`` of :func:`dfkd.distill.trainer.make_accelerator`
+(which autocasts the forward pass), gradient clipping at 1.0 and the soft-target loss at T = 2
+(:class:`dfkd.distill.losses.SoftTargetKL`) against fixed random teacher logits. Every batch has exactly ``length``
+tokens (no padding), so a length stands for a transfer set whose batches pad to it.
 
 Prints one row per (length, precision) with the mean seconds per step over ``--steps`` after ``--warmup``
 untimed steps, then the bf16 speed-up per length; the last line is one JSON object with the machine
@@ -85,20 +84,26 @@ def main(argv: list[str] | None = None) -> dict:
     except (OSError, json.JSONDecodeError) as err:
         sys.exit(f"error: cannot read student config {args.student}: {err}; expected a student JSON such as "
                  "configs/student-bert-mini.json or a preset")
+    spec = spec.get("student", spec) if isinstance(spec, dict) else spec
+    if not isinstance(spec, dict):
+        sys.exit(f"error: {args.student} holds no student object; expected a student JSON such as "
+                 "configs/student-bert-mini.json or a preset with a 'student'")
+    shape = {k: spec[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
+                                  "hidden_dropout_prob", "attention_probs_dropout_prob") if k in spec}
     try:
         teacher, _ = load_teacher(args.teacher, device=torch.device("cpu"))
     except DfkdError as err:
         sys.exit(f"error: {err}")
-    spec = spec.get("student", spec)
-    shape = {k: spec[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
-                                  "hidden_dropout_prob", "attention_probs_dropout_prob") if k in spec}
     vocab_size, num_labels = teacher.config.vocab_size, teacher.config.num_labels
     rows = []
     for length in args.lengths:
         for precision in args.precisions:
             torch.manual_seed(0)
             accelerator = make_accelerator(precision)
-            model = build_student(teacher, {"type": "config", **shape})
+            try:  # every row builds the same shape: a bad one fails at the first, before anything is printed
+                model = build_student(teacher, {"type": "config", **shape})
+            except DfkdError as err:
+                sys.exit(f"error: {err}")
             optimizer = adamw(model.parameters(), lr=2e-4, weight_decay=0.01)
             model, optimizer = accelerator.prepare(model, optimizer)
             s = time_steps(model, accelerator, optimizer, length, args.batch_size, args.steps, args.warmup,
