@@ -14,7 +14,8 @@ batched MLM forward passes alone (the limit).
     prepared beforehand).
 
 Prints sentences/s for each, the ratios a/b and a/c, GloVe load time and resident memory; the last
-line is one JSON object.
+line is one JSON object, with the machine it ran on (:func:`dfkd.eval.scoring.machine_info`: CPU, threads,
+torch, native bfloat16), since one machine's speed drifts (docs/benchmarks.md, session 34).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def main() -> None:
     from dfkd.augment import augment_dataset
     from dfkd.augment.tinybert import TinyBertAugmenter
     from dfkd.distill.vectors import WordVectors
+    from dfkd.eval.scoring import machine_info
     from dfkd.tasks import load_task
 
     ds = load_task("sst2", "train", resolve(args.data_dir, build=False)).select(range(args.sentences))
@@ -148,7 +150,7 @@ def main() -> None:
         "glove_load_s_100k": round(glove_s, 2), "glove_rss_mb_100k": round(rss_glove, 1),
         "glove_load_s_full": round(glove_full_s, 2), "glove_rows_full": full_rows,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "variants_written": variants, "torch_threads": torch.get_num_threads(),
+        "variants_written": variants, "torch_threads": torch.get_num_threads(), "machine": machine_info(),
     }
     print(f"speed-up vs per-word: {result['speedup_vs_per_word']}x; time vs limit: {result['ratio_to_limit']}x; "
           f"GloVe 100k load {glove_s:.2f} s (+{rss_glove:.0f} MB RSS)")
