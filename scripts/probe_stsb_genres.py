@@ -13,7 +13,6 @@ score, and each student's Pearson with the teacher. The last line printed is one
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -24,16 +23,23 @@ from scipy.stats import pearsonr
 from dfkd.assets import resolve
 from dfkd.distill.label import load_teacher, predict_logits
 from dfkd.errors import DfkdError
-from dfkd.tasks import column, load_task
+from dfkd.tasks import _read_glue_tsv, column, get_task, load_task
 
 
 def dev_genres(data_dir: Path, n_rows: int) -> list[str]:
-    """The ``genre`` column of ``data_dir/dev.tsv``, forum genres merged (train says ``main-forum``, dev
-    ``main-forums``); ``n_rows`` checks it against the rows dfkd loaded."""
-    with open(data_dir / "dev.tsv", encoding="utf-8-sig", newline="") as f:
-        genres = [{"main-forums": "main-forum"}.get(row["genre"], row["genre"]) for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    """The ``genre`` column of the folder's STS-B dev file, read as :func:`dfkd.tasks.load_task` reads it, forum
+    genres merged (train says ``main-forum``, dev ``main-forums``); ``n_rows`` checks it against the rows dfkd loaded.
+
+    Raises:
+        DfkdError: no ``genre`` column, or a row count other than ``n_rows``.
+    """
+    path = data_dir / get_task("stsb").files["dev"]
+    rows = _read_glue_tsv(path, header=True)
+    if rows and "genre" not in rows[0]:
+        raise DfkdError(f"{path} has no genre column; expected GLUE's original STS-B dev file")
+    genres = [{"main-forums": "main-forum"}.get(row["genre"], row["genre"]) for row in rows]
     if len(genres) != n_rows:
-        raise DfkdError(f"{data_dir / 'dev.tsv'} has {len(genres)} rows with a genre; dfkd loaded {n_rows}")
+        raise DfkdError(f"{path} has {len(genres)} rows with a genre; dfkd loaded {n_rows}")
     return genres
 
 

@@ -29,6 +29,9 @@ def test_stsb_genres_merges_the_forum_spellings_and_scores_pearson_per_genre(tmp
     assert genres == ["main-news", "main-forum", "main-captions", "main-forum", "main-news", "main-captions"]
     with pytest.raises(DfkdError, match="6 rows with a genre; dfkd loaded 7"):
         probe.dev_genres(tmp_path, 7)
+    (tmp_path / "dev.tsv").write_text("index\tsentence1\tsentence2\tscore\n0\ta\tb\t1.0\n", encoding="utf-8")
+    with pytest.raises(DfkdError, match="has no genre column"):
+        probe.dev_genres(tmp_path, 1)
 
     # three rows per genre; Pearson by hand: a: x = 1, 2, 3 vs y = 1, 2, 4 -> 0.9820; b: y = 3, 2, 1 -> -1
     scores = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0])
