@@ -138,8 +138,10 @@ def cmd_teacher(args) -> None:
     config = _training_config(args, **asdict(recipe.config))
     card = train_teacher(spec, args.base or recipe.base, args.out, data_dir, config, limit=args.limit,
                          val_size=recipe.val_size,
-                         val_min_words=args.val_min_words if args.val_min_words is not None else recipe.val_min_words)
-    print(json.dumps({k: card[k] for k in ("task", "base", "dev_metrics", "wall_seconds")}, indent=2))
+                         val_min_words=args.val_min_words if args.val_min_words is not None else recipe.val_min_words,
+                         restarts=args.restarts if args.restarts is not None else recipe.restarts)
+    print(json.dumps({k: card[k] for k in ("task", "base", "seed", "dev_metrics", "wall_seconds", "restarts")
+                      if k in card}, indent=2))
 
 
 def cmd_mlm(args) -> None:
@@ -359,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use only the first N training rows")
     p.add_argument("--val-min-words", type=int, help="hold the model-selection slice out of train rows of at least "
                    "N words only (default: the task's recipe, which uses any row; 0: any row)")
+    p.add_argument("--restarts", type=int, help="fine-tune N seeds (--seed, --seed + 1, ...) and keep the best on "
+                   "the held-out slice, never dev (default: the task's recipe)")
     _training_flags(p)
     p.set_defaults(func=cmd_teacher)
 

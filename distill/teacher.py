@@ -8,13 +8,15 @@ with :mod:`importlib.resources`. Model selection uses a slice held out from the 
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 
 from ..assets import ASSETS, Asset
 from ..errors import DfkdError
+from ..files import atomic_dir
 from ..tasks import TaskSpec, column, get_task, load_task
 from .data import held_out_split
 from .losses import DistillationConfig
@@ -37,6 +39,7 @@ class TeacherRecipe:
             :func:`dfkd.distill.data.held_out_split`); ``None``: from every row.
         base: what is fine-tuned: the ``minilm-l6`` encoder, or another task's default teacher for an
             intermediate-task start (:func:`task_model`; that teacher is built first when missing).
+        restarts: fine-tune this many seeds and keep the best on the held-out slice (:func:`train_teacher`).
     """
 
     task: str
@@ -45,6 +48,7 @@ class TeacherRecipe:
     val_size: int | float = 0.1
     val_min_words: int | None = None
     base: str = "minilm-l6"
+    restarts: int = 1
 
     @property
     def asset(self) -> str:
@@ -111,27 +115,37 @@ def _base_package(base: str) -> str | None:
 
 def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: str | Path | None = None,
                   config: TrainingConfig | None = None, val_size: int | float = 2000,
-                  limit: int | None = None, val_min_words: int | None = None) -> dict:
+                  limit: int | None = None, val_min_words: int | None = None, restarts: int = 1) -> dict:
     """Fine-tune ``base`` on the task's train split and save a teacher folder with a JSON card.
+
+    With ``restarts`` > 1 the recipe is fine-tuned that many times with seeds ``config.seed``,
+    ``config.seed + 1``, ... (each seed draws the new head and the data order; the held-out slice is the same
+    for all, drawn from ``config.seed``), and the restart with the best held-out score is kept: the *random
+    restarts* that Devlin et al. 2019 (BERT, section 4.1) used for the small GLUE tasks, selected here on the
+    slice held out of train instead of dev. Dodge et al. 2020 (arXiv 2002.06305) measure how much the
+    seed alone moves a small task's dev score. Every restart's dev score is recorded in the card for the
+    reader; none is used to choose.
 
     Args:
         task: task name or spec. ``data_dir``: local task folder (``None``: hub).
         base: base encoder (see :func:`resolve_base`), or a teacher of another task for an intermediate-task
             start (its encoder under a new head, :func:`task_model`; the card's ``base_task`` says which).
-        out: output folder; it appears only when training is complete. Re-running resumes.
+        out: output folder; it appears only when training is complete. Re-running resumes (each restart
+            trains in ``<out>.restart-<seed>``, removed once ``out`` is written).
         val_size: rows (or fraction) held out from train for model selection.
         val_min_words: hold that slice out of rows with at least this many words only (``None``: any row).
         limit: use only the first ``limit`` training rows (for quick tries and tests).
+        restarts: how many seeds to fine-tune (>= 1); the best on the held-out slice is kept.
 
     Returns:
-        The card: base, task, settings, seed, dev metrics, wall time (also ``<out>/dfkd_teacher.json``).
+        The card: base, task, settings, seed (the kept restart's), dev metrics, wall time, and with restarts a
+        ``restarts`` list of ``{seed, val_score, main, train_seconds}`` (also ``<out>/dfkd_teacher.json``).
+
+    Raises:
+        DfkdError: ``restarts`` < 1, or what loading the task or the base raises.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from ..metrics import compute_metrics, predictions
-    from .label import predict_logits
-    from .trainer import Trainer
-
+    if restarts < 1:
+        raise DfkdError(f"restarts must be at least 1 (one fine-tuning run); got {restarts}")
     spec = get_task(task)
     config = config or DEFAULT_TEACHER_CONFIG
     started = time.perf_counter()
@@ -143,26 +157,59 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
     dev = load_task(spec, "dev", data_dir)
     train, val = held_out_split(train, val_size, config.seed, min_words=val_min_words)
     base_path = resolve_base(base)
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model, base_task = task_model(base_path, spec, config.seed)
-    trainer = Trainer(model, tokenizer, spec, config, DistillationConfig(kd_weight=0.0, ce_weight=1.0),
-                      selection="label", out_dir=out, desc=f"teacher {spec.name}")
-    summary = trainer.fit(train, val)
-    best = AutoModelForSequenceClassification.from_pretrained(out)
-    dev_logits = predict_logits(best, tokenizer, dev, max_length=config.max_length)
-    dev_metrics = compute_metrics(spec, predictions(dev_logits, spec), dev["label"])
+    seeds = [config.seed + i for i in range(restarts)]
+    folders = {s: out if restarts == 1 else out.with_name(f"{out.name}.restart-{s}") for s in seeds}
+    runs = {s: _fine_tune(spec, base_path, replace(config, seed=s), train, val, dev, folders[s]) for s in seeds}
+    kept = max(seeds, key=lambda s: runs[s]["summary"]["best_val"])  # the first seed wins a tie
+    summary, dev_metrics, base_task, tokenizer = (runs[kept][k] for k in ("summary", "dev", "base_task", "tokenizer"))
     truncated = {name: _truncated(tokenizer, split, config.max_length)
                  for name, split in (("train", train), ("val", val), ("dev", dev))}
     card = {"kind": "teacher", "task": spec.name, "base": base, "base_package": _base_package(base),
             **({"base_task": base_task} if base_task else {}),
             "train_rows": len(train), "val_rows": len(val), "val_min_words": val_min_words,
-            "settings": asdict(config), "seed": config.seed,
+            "settings": asdict(replace(config, seed=kept)), "seed": kept,
             "val_score": summary["best_val"], "dev_metrics": dev_metrics, "main_metric": spec.main_metric,
             "main": dev_metrics[spec.main_metric], "dev_accuracy": dev_metrics.get("accuracy"),
-            "max_length": config.max_length, "truncated_rows": truncated, "train_seconds": summary["train_seconds"],
+            "max_length": config.max_length, "truncated_rows": truncated,
+            "train_seconds": round(sum(r["summary"]["train_seconds"] for r in runs.values()), 1),
             "wall_seconds": round(time.perf_counter() - started, 1)}
-    card_file.write_text(json.dumps(card, indent=2))
+    if restarts > 1:
+        card["restarts"] = [{"seed": s, "val_score": runs[s]["summary"]["best_val"],
+                             "main": runs[s]["dev"][spec.main_metric],
+                             "train_seconds": runs[s]["summary"]["train_seconds"]} for s in seeds]
+        card["selected_by"] = "the best score on the slice held out of train (never dev)"
+        with atomic_dir(out, ".kept") as tmp:
+            shutil.copytree(folders[kept], tmp, dirs_exist_ok=True)
+            (tmp / "dfkd_teacher.json").write_text(json.dumps(card, indent=2))
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+    else:
+        card_file.write_text(json.dumps(card, indent=2))
     return card
+
+
+def _fine_tune(spec: TaskSpec, base_path: str, config: TrainingConfig, train, val, dev, out: Path) -> dict:
+    """One fine-tuning run of ``base_path`` into ``out`` (resumable), scored on dev.
+
+    Returns:
+        ``{"summary", "dev", "base_task", "tokenizer"}``: the trainer's summary (``best_val``, ``train_seconds``,
+        ...), dev metrics of the kept model, the base's task (:func:`task_model`) and the tokenizer.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ..metrics import compute_metrics, predictions
+    from .label import predict_logits
+    from .trainer import Trainer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    model, base_task = task_model(base_path, spec, config.seed)
+    trainer = Trainer(model, tokenizer, spec, config, DistillationConfig(kd_weight=0.0, ce_weight=1.0),
+                      selection="label", out_dir=out, desc=f"teacher {spec.name} (seed {config.seed})")
+    summary = trainer.fit(train, val)
+    best = AutoModelForSequenceClassification.from_pretrained(out)
+    dev_logits = predict_logits(best, tokenizer, dev, max_length=config.max_length)
+    dev_metrics = compute_metrics(spec, predictions(dev_logits, spec), dev["label"])
+    return {"summary": summary, "dev": dev_metrics, "base_task": base_task, "tokenizer": tokenizer}
 
 
 def task_model(base_path: str, spec: TaskSpec, seed: int = 0):
@@ -230,7 +277,7 @@ def build_default_teacher(task: str, out: Path) -> dict:
         raise DfkdError(f"no default teacher for task {task!r}; expected one of: {', '.join(TEACHER_RECIPES)}")
     recipe = TEACHER_RECIPES[task]
     return train_teacher(task, recipe.base, out, data_dir=resolve(recipe.glue_dir), config=recipe.config,
-                         val_size=recipe.val_size, val_min_words=recipe.val_min_words)
+                         val_size=recipe.val_size, val_min_words=recipe.val_min_words, restarts=recipe.restarts)
 
 
 def _register(recipe: TeacherRecipe) -> None:

@@ -336,18 +336,19 @@ def test_dfkd_teacher_fine_tunes_what_the_tasks_recipe_names_unless_base_is_give
 
     def fake_train(spec, base, out, data_dir, config, **kwargs):
         seen.append((spec.name, base))
-        settings.append((config.epochs, kwargs["val_size"]))
+        settings.append((config.epochs, kwargs["val_size"], kwargs["restarts"]))
         return {"task": spec.name, "base": base, "dev_metrics": {}, "wall_seconds": 0.0}
 
     monkeypatch.setattr(teacher, "train_teacher", fake_train)
     monkeypatch.setenv("DFKD_ASSETS", str(tmp_path / "assets"))  # no local GLUE folders: nothing is read
     main(["teacher", "--task", "rte", "--out", str(tmp_path / "a")])
     main(["teacher", "--task", "cola", "--out", str(tmp_path / "b")])
-    main(["teacher", "--task", "rte", "--base", "minilm-l6", "--out", str(tmp_path / "c")])
+    main(["teacher", "--task", "rte", "--base", "minilm-l6", "--restarts", "3", "--out", str(tmp_path / "c")])
     assert seen == [("rte", "models/teacher-minilm-l6-mrpc"), ("cola", "minilm-l6"), ("rte", "minilm-l6")]
     # a task of the user's own: SST-2's optimisation settings, the base encoder, a tenth of train held out
     (tmp_path / "train.csv").write_text("text,label\ngood film,pos\nbad film,neg\n")
     main(["teacher", "--task", "reviews", "--train-file", str(tmp_path / "train.csv"), "--out", str(tmp_path / "d")])
     assert seen[-1] == ("reviews", "minilm-l6")
-    assert settings == [(4.0, 0.1), (5.0, 0.1), (4.0, 0.1), (1.5, 0.1)]
+    restarts = {t: r.restarts for t, r in teacher.TEACHER_RECIPES.items()}
+    assert settings == [(4.0, 0.1, restarts["rte"]), (5.0, 0.1, restarts["cola"]), (4.0, 0.1, 3), (1.5, 0.1, 1)]
     assert teacher.TEACHER_RECIPES["mrpc"].base == "minilm-l6"  # the recipe RTE starts from starts from the encoder

@@ -32,6 +32,44 @@ def test_tiny_teacher_learns_fixture_task_above_chance(tmp_path, tiny_base_dir, 
     assert (tmp_path / "teacher" / "dfkd_teacher.json").is_file()
 
 
+@pytest.mark.slow
+def test_teacher_restarts_keep_the_best_held_out_seed_and_restart_zero_is_the_plain_run(tmp_path, tiny_base_dir,
+                                                                                        toy_csv):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from dfkd.distill.label import predict_logits
+    from dfkd.distill.teacher import train_teacher
+    from dfkd.metrics import compute_metrics, predictions
+
+    spec = custom_task("toy", toy_csv, "sentence", "label")
+    root = tmp_path / "teachers"
+    # a budget short enough that seeds land apart: 40 steps of 8 rows at a small learning rate
+    cfg = TrainingConfig(batch_size=8, max_steps=40, learning_rate=3e-4, max_length=16, checkpoint_every=0,
+                         eval_every=20, seed=5)
+    card = train_teacher(spec, str(tiny_base_dir), root / "kept", config=cfg, val_size=40, restarts=3)
+    tries = card["restarts"]
+    assert [t["seed"] for t in tries] == [5, 6, 7]
+    best = max(tries, key=lambda t: t["val_score"])  # the first of equal scores, as max() keeps it
+    assert card["seed"] == best["seed"] and card["settings"]["seed"] == best["seed"]
+    assert card["val_score"] == best["val_score"] and card["main"] == best["main"]
+    assert len({t["main"] for t in tries}) > 1  # the seeds do train different teachers
+    # the folder holds the kept restart: its dev predictions score what the card says
+    model = AutoModelForSequenceClassification.from_pretrained(root / "kept")
+    dev = load_task(spec, "dev")
+    metrics = compute_metrics(spec, predictions(predict_logits(model, AutoTokenizer.from_pretrained(root / "kept"), dev,
+                                                                max_length=16), spec),
+                              dev["label"])
+    assert metrics["accuracy"] == pytest.approx(card["dev_accuracy"])
+    assert sorted(p.name for p in root.iterdir()) == ["kept"]  # the restarts' folders are gone
+    # restart 0 is the plain run with the recipe's seed (same head, data order and held-out slice)
+    plain = train_teacher(spec, str(tiny_base_dir), root / "plain", config=cfg, val_size=40)
+    assert plain["val_score"] == tries[0]["val_score"] and plain["main"] == tries[0]["main"]
+    assert "restarts" not in plain
+    with pytest.raises(DfkdError, match="restarts must be at least 1"):
+        train_teacher(spec, str(tiny_base_dir), root / "none", config=cfg, val_size=40, restarts=0)
+    assert not (root / "none").exists()
+
+
 def test_held_out_slice_from_long_rows_only():
     from datasets import Dataset
 
