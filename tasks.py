@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,8 +167,8 @@ def custom_task(name: str, files: dict[str, str], text_column: str, label_column
 
 
 def load_task(task: str | TaskSpec, split: str, data_dir: str | Path | None = None,
-              limit: int | None = None) -> Dataset:
-    """Load one split of a task as ``text`` [, ``text_pair``], ``label``.
+              limit: int | None = None, extra_columns: Sequence[str] = ()) -> Dataset:
+    """Load one split of a task as ``text`` [, ``text_pair``], ``label`` [, ``extra_columns``].
 
     Args:
         task: a registered name or a :class:`TaskSpec` (e.g. from :func:`custom_task`).
@@ -175,15 +176,18 @@ def load_task(task: str | TaskSpec, split: str, data_dir: str | Path | None = No
         data_dir: a local GLUE task folder (``.../glue/SST-2``). ``None``: the hub (``nyu-mll/glue``)
             for GLUE tasks (needs network), the task's own file paths for custom tasks.
         limit: keep only the first ``limit`` rows.
+        extra_columns: more of the file's columns to keep, as strings under their own names (e.g. STS-B's
+            ``genre``); the hub's copy is searched for them too.
 
     Raises:
-        DfkdError: unknown split, missing file or column, empty text, label outside the label set.
+        DfkdError: unknown split, missing file or column (an extra one included), empty text, label outside the
+            label set.
     """
     spec = get_task(task)
     if split not in spec.files:
         raise DfkdError(f"task {spec.name!r} has no split {split!r}; expected one of: {', '.join(spec.splits)}")
     if spec.glue_dir is not None and data_dir is None:
-        return _load_hub(spec, split, limit)
+        return _load_hub(spec, split, limit, extra_columns)
     path = Path(data_dir) / spec.files[split] if data_dir is not None else Path(spec.files[split])
     if spec.glue_dir is not None:
         rows = _read_glue_tsv(path, header=spec.tsv_header)
@@ -191,10 +195,10 @@ def load_task(task: str | TaskSpec, split: str, data_dir: str | Path | None = No
         rows = _read_table(path)
     if limit is not None:
         rows = rows[:limit]
-    return _to_dataset(spec, rows, path)
+    return _to_dataset(spec, rows, path, extra_columns)
 
 
-def _load_hub(spec: TaskSpec, split: str, limit: int | None) -> Dataset:
+def _load_hub(spec: TaskSpec, split: str, limit: int | None, extra_columns: Sequence[str] = ()) -> Dataset:
     from datasets import load_dataset  # network path, kept for users online
 
     try:
@@ -209,6 +213,9 @@ def _load_hub(spec: TaskSpec, split: str, limit: int | None) -> Dataset:
     if pair:
         out["text_pair"] = list(raw[pair])
     out["label"] = [float(v) for v in raw[label]] if spec.is_regression else list(raw[label])
+    if missing := [c for c in extra_columns if c not in raw.column_names]:
+        raise DfkdError(f"the hub's {spec.name!r} has no column(s) {missing}; it has {raw.column_names}")
+    out.update({c: [str(v) for v in raw[c]] for c in extra_columns})
     return Dataset.from_dict(out)
 
 
@@ -265,11 +272,11 @@ def _need_columns(row: dict, columns: list, path) -> None:
         raise DfkdError(f"{path}: missing column(s) {missing}; the file has {have}")
 
 
-def _to_dataset(spec: TaskSpec, rows: list[dict], path: Path) -> Dataset:
+def _to_dataset(spec: TaskSpec, rows: list[dict], path: Path, extra_columns: Sequence[str] = ()) -> Dataset:
     text_c, pair_c, label_c = spec.tsv_columns
     if not rows:
         raise DfkdError(f"{path} has no data rows")
-    _need_columns(rows[0], [text_c, pair_c, label_c], path)
+    _need_columns(rows[0], [text_c, pair_c, label_c, *extra_columns], path)
     index = {name: i for i, name in enumerate(spec.label_names)}
     texts, pairs, labels = [], [], []
     for r in rows:
@@ -288,6 +295,7 @@ def _to_dataset(spec: TaskSpec, rows: list[dict], path: Path) -> Dataset:
     if pair_c is not None:
         out["text_pair"] = pairs
     out["label"] = labels
+    out.update({str(c): [str(r[c]) for r in rows] for c in extra_columns})
     return Dataset.from_dict(out)
 
 

@@ -23,23 +23,20 @@ from scipy.stats import pearsonr
 from dfkd.assets import resolve
 from dfkd.distill.label import load_teacher, predict_logits
 from dfkd.errors import DfkdError
-from dfkd.tasks import _read_glue_tsv, column, get_task, load_task
+from dfkd.tasks import column, load_task
 
 
 def dev_genres(data_dir: Path, n_rows: int) -> list[str]:
-    """The ``genre`` column of the folder's STS-B dev file, read as :func:`dfkd.tasks.load_task` reads it, forum
-    genres merged (train says ``main-forum``, dev ``main-forums``); ``n_rows`` checks it against the rows dfkd loaded.
+    """The ``genre`` column of the folder's STS-B dev file (:func:`dfkd.tasks.load_task`'s extra column), forum
+    genres merged (train says ``main-forum``, dev ``main-forums``); ``n_rows`` checks it against the rows scored.
 
     Raises:
         DfkdError: no ``genre`` column, or a row count other than ``n_rows``.
     """
-    path = data_dir / get_task("stsb").files["dev"]
-    rows = _read_glue_tsv(path, header=True)
-    if rows and "genre" not in rows[0]:
-        raise DfkdError(f"{path} has no genre column; expected GLUE's original STS-B dev file")
-    genres = [{"main-forums": "main-forum"}.get(row["genre"], row["genre"]) for row in rows]
+    genres = [{"main-forums": "main-forum"}.get(g, g)
+              for g in load_task("stsb", "dev", data_dir, extra_columns=["genre"])["genre"]]
     if len(genres) != n_rows:
-        raise DfkdError(f"{path} has {len(genres)} rows with a genre; dfkd loaded {n_rows}")
+        raise DfkdError(f"STS-B dev in {data_dir} has {len(genres)} rows with a genre; dfkd loaded {n_rows}")
     return genres
 
 

@@ -39,3 +39,15 @@ def test_real_glue_file_counts(task, split):
     else:
         assert dict(Counter(ds["label"])) == labels
     assert all(t.strip() for t in ds["text"])
+
+
+def test_real_stsb_dev_genres_as_an_extra_column():
+    spec = get_task("stsb")
+    folder = assets_dir() / "glue" / spec.glue_dir if assets_dir() else None
+    if folder is None or not (folder / spec.files["dev"]).is_file():
+        pytest.skip(f"glue/{spec.glue_dir} is not in the shared assets (set DFKD_ASSETS)")
+    ds = load_task(spec, "dev", folder, extra_columns=["genre"])
+    assert ds.column_names == ["text", "text_pair", "label", "genre"]
+    # STS-B's dev genres (GLUE's file; dev spells the forum genre main-forums, train main-forum)
+    assert dict(Counter(ds["genre"])) == {"main-captions": 625, "main-forums": 375, "main-news": 500}
+    assert load_task(spec, "dev", folder)["label"] == ds["label"]

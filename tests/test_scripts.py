@@ -30,7 +30,7 @@ def test_stsb_genres_merges_the_forum_spellings_and_scores_pearson_per_genre(tmp
     with pytest.raises(DfkdError, match="6 rows with a genre; dfkd loaded 7"):
         probe.dev_genres(tmp_path, 7)
     (tmp_path / "dev.tsv").write_text("index\tsentence1\tsentence2\tscore\n0\ta\tb\t1.0\n", encoding="utf-8")
-    with pytest.raises(DfkdError, match="has no genre column"):
+    with pytest.raises(DfkdError, match=r"missing column\(s\) \[.genre.\]"):
         probe.dev_genres(tmp_path, 1)
 
     # three rows per genre; Pearson by hand: a: x = 1, 2, 3 vs y = 1, 2, 4 -> 0.9820; b: y = 3, 2, 1 -> -1
