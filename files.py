@@ -59,3 +59,27 @@ def atomic_file(target: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, target)
+
+
+def weights_sha256(folder: str | os.PathLike) -> str | None:
+    """SHA-256 over a model folder's weight files (``*.safetensors``, ``*.bin``; names and bytes, in name order).
+
+    Two folders with the same digest hold the same weights, whatever their path or the JSON beside them; a
+    rebuilt or replaced model gets another digest unless its build is byte-identical.
+
+    Returns:
+        64 hex digits, or ``None`` when ``folder`` is not a local folder with weight files (e.g. a hub id).
+    """
+    import hashlib
+
+    folder = Path(folder)
+    files = sorted(p for p in folder.glob("*") if p.suffix in (".safetensors", ".bin")) if folder.is_dir() else []
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..config import check_keys, from_dict, read_json
 from ..errors import DfkdError
-from ..files import atomic_file
+from ..files import atomic_file, weights_sha256
 from ..metrics import majority_baseline, pct_of_teacher
 from ..registry import Registry
 from ..tasks import get_task, load_task
@@ -306,6 +306,7 @@ class CompareRun:
             self.strategy_settings[row.name] = (strategy, config.strategies.get(strategy))
         self.out = Path(config.out)
         self.built: dict[str, tuple] = {}
+        self.teacher_sha256: str | None = None  # set by teacher_row
 
     def generator_settings(self, row: _Row) -> list:
         """``[(generator, settings), ...]`` of the row's arm with the config's ``arm_settings`` applied, then a
@@ -381,6 +382,9 @@ class CompareRun:
         for row in self.rows:
             if problem := self.stale_transfer_set(row) or self.stale_students(row):
                 raise DfkdError(f"task {spec.name}: {problem}")
+        # a teacher not built yet is checked once it is (teacher_row)
+        if problem := self.other_teachers_outputs(_teacher_sha256(config.teacher)):
+            raise DfkdError(f"task {spec.name}: {problem}")
 
     def teacher_row(self) -> dict:
         """The teacher's scores on dev (cached in ``out/teacher_eval.json``), with its dev logits."""
@@ -392,6 +396,9 @@ class CompareRun:
         t = time.perf_counter()
         self.teacher, self.tokenizer = load_teacher(config.teacher, spec.num_labels)
         stages = {"load_s": round(time.perf_counter() - t, 1)}
+        self.teacher_sha256 = _teacher_sha256(config.teacher)
+        if problem := self.other_teachers_outputs(self.teacher_sha256):
+            raise DfkdError(f"task {spec.name}: {problem}")
         self.dev = load_task(spec, "dev", self.data_dir)
         self.out.mkdir(parents=True, exist_ok=True)  # only once the teacher and the task are known to be good
 
@@ -400,7 +407,7 @@ class CompareRun:
             row = evaluate_model(spec, self.teacher, self.tokenizer, self.dev, latency=config.latency,
                                  folder=resolve(config.teacher, build=False), max_length=self.training.max_length)
             return {**row, "logits": row["logits"].tolist(), "eval_seconds": round(time.perf_counter() - t, 1),
-                    "machine": machine_info()}
+                    "machine": machine_info(), "teacher_sha256": self.teacher_sha256}
 
         row = _json_cache(self.out / "teacher_eval.json", teacher_eval)
         stages["eval_s"] = row.pop("eval_seconds")
@@ -436,6 +443,24 @@ class CompareRun:
             return (f"{ts_dir} holds a transfer set built with other generator settings "
                     f"({card['generator_settings']}); expected {recipe} to resume: remove it or use a new output "
                     "folder")
+        return None
+
+    def other_teachers_outputs(self, sha256: str | None) -> str | None:
+        """Why the output folder's teacher scores or a saved transfer set cannot be reused with the teacher whose
+        weights have digest ``sha256`` (:func:`dfkd.files.weights_sha256`): they record another teacher's digest,
+        e.g. the teacher was rebuilt or replaced since. One ``error:`` line; ``None`` if they fit, if nothing is
+        saved, or if a digest is unknown (a hub teacher, or outputs of a dfkd that did not record one)."""
+        if sha256 is None:
+            return None
+        saved = [self.out / "teacher_eval.json"] + [self.transfer_set_home(row)[2] / "dfkd_card.json"
+                                                     for row in self.rows]
+        for path in dict.fromkeys(saved):
+            recorded = json.loads(path.read_text()).get("teacher_sha256") if path.is_file() else None
+            if recorded is not None and recorded != sha256:
+                return (f"{path.parent if path.name == 'dfkd_card.json' else path} was made with another teacher "
+                        f"(weights sha256 {recorded[:12]}...), not {self.config.teacher} as it is now "
+                        f"({sha256[:12]}...); expected outputs of this teacher: remove it (and the students "
+                        "distilled from it) or use a new output folder")
         return None
 
     def stale_students(self, row: _Row) -> str | None:
@@ -489,7 +514,7 @@ class CompareRun:
         ds = _timed(stages, "label_s", label_dataset, ds, self.teacher, self.tokenizer, arm_dir / "labelling",
                     max_length=self.training.max_length)
         card = {"arm": name, "generators": cards, "generator_settings": recipe, "teacher": self.config.teacher,
-                "task": self.spec.name,
+                "teacher_sha256": self.teacher_sha256, "task": self.spec.name,
                 "num_labels": self.spec.num_labels, "seed": 0, "stages_s": dict(stages)}
         save_transfer_set(ds, ts_dir, card)
         # from the saved copy: the built rows are memory-mapped from the work folders removed below, and the
@@ -623,8 +648,11 @@ class CompareRun:
         old = json.loads(path.read_text())
         differ = _differing_settings(self.config, old.get("config", {}))
         t_old = old.get("teacher", {}).get("main")
-        if differ or t_old is None or abs(t_old - self.t_main) > 1e-9:
-            why = f"settings {differ} differ" if differ else f"teacher dev score {t_old} != {self.t_main}"
+        sha_old = old.get("teacher", {}).get("teacher_sha256")
+        other_teacher = None not in (sha_old, self.teacher_sha256) and sha_old != self.teacher_sha256
+        if differ or t_old is None or abs(t_old - self.t_main) > 1e-9 or other_teacher:
+            why = (f"settings {differ} differ" if differ else "another teacher's weights" if other_teacher
+                   else f"teacher dev score {t_old} != {self.t_main}")
             print(f"{self.spec.name}: not reusing the rows of {path} ({why}); they are run again", flush=True)
             return {}
         rows, other = _matching_rows(self.config, old)
@@ -689,6 +717,15 @@ def _portable_config(config: CompareConfig) -> dict:
         if d.get(key):
             d[key] = asset_name(d[key])
     return d
+
+
+def _teacher_sha256(teacher: str) -> str | None:
+    """:func:`dfkd.files.weights_sha256` of a teacher given as a folder or an asset name; ``None`` for a hub id
+    or an asset not built yet."""
+    from ..assets import is_asset_name, locate
+
+    path = Path(teacher) if Path(str(teacher)).exists() else locate(teacher) if is_asset_name(str(teacher)) else None
+    return weights_sha256(path) if path is not None else None
 
 
 def _check_teacher_labels(teacher: str, spec) -> None:

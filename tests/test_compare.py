@@ -125,6 +125,53 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
 
 
 @pytest.mark.slow
+def test_outputs_of_another_teacher_are_refused_not_mixed_with_the_rebuilt_one(tmp_path, tiny_teacher_dir):
+    import hashlib
+    import shutil
+
+    from transformers import BertForSequenceClassification
+
+    from dfkd.files import weights_sha256
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_teacher_dir, teacher)
+    # the digest by an independent route: the one weight file's name, then its bytes
+    (weights,) = teacher.glob("*.safetensors")
+    assert weights_sha256(teacher) == hashlib.sha256(weights.name.encode() + weights.read_bytes()).hexdigest()
+    assert weights_sha256(tmp_path / "nowhere") is None and weights_sha256("bert-base-uncased") is None
+    data = write_sst2(tmp_path / "SST-2")
+    config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(teacher),
+                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
+                                    "num_attention_heads": 2, "intermediate_size": 32},
+                           arms=["original"], seeds=1,
+                           training={"batch_size": 16, "max_steps": 4, "max_length": 16, "checkpoint_every": 0},
+                           val_size=16, out=str(tmp_path / "run"))
+    first = run_compare(config)
+    digest = weights_sha256(teacher)
+    assert first["teacher"]["teacher_sha256"] == digest
+    card = json.loads((tmp_path / "run" / "original" / "transfer_set" / "dfkd_card.json").read_text())
+    assert card["teacher_sha256"] == digest
+    # the teacher is replaced in place (same path, another build): its old scores and labels are refused
+    model = BertForSequenceClassification.from_pretrained(teacher)
+    with torch.no_grad():
+        model.classifier.bias.add_(1.0)
+    model.save_pretrained(teacher)
+    assert weights_sha256(teacher) != digest
+    with pytest.raises(DfkdError, match=rf"^task sst2: .*run/teacher_eval.json was made with another teacher "
+                                        rf"\(weights sha256 {digest[:12]}\.\.\.\), not .*teacher as it is now"):
+        run_compare(config)
+    (tmp_path / "run" / "teacher_eval.json").unlink()
+    with pytest.raises(DfkdError, match=r"run/original/transfer_set was made with another teacher"):
+        run_compare(config)
+    # outputs of a dfkd that recorded no digest are taken as they are (nothing to compare)
+    del card["teacher_sha256"]
+    (tmp_path / "run" / "original" / "transfer_set" / "dfkd_card.json").write_text(json.dumps(card))
+    again = run_compare(config)
+    assert again["teacher"]["teacher_sha256"] == weights_sha256(teacher)
+    assert "reused_rows" not in again  # the recorded row was measured against the old teacher: run again
+
+
+@pytest.mark.slow
 def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, tiny_teacher_dir, monkeypatch):
     from dfkd.eval.compare import Arm
 
