@@ -15,15 +15,20 @@ from dfkd.eval.compare import ARMS, CompareConfig, run_compare
 from conftest import write_sst2
 
 
+def _tiny_sst2_run(tmp_path, teacher, seeds: int, max_steps: int) -> CompareConfig:
+    """The original arm on a fixture SST-2 with a 1-layer student, out in ``tmp_path / "run"``."""
+    return CompareConfig(task="sst2", data_dir=str(write_sst2(tmp_path / "SST-2")), teacher=str(teacher),
+                         student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
+                                  "num_attention_heads": 2, "intermediate_size": 32},
+                         arms=["original"], seeds=seeds,
+                         training={"batch_size": 16, "max_steps": max_steps, "max_length": 16,
+                                   "checkpoint_every": 0},
+                         val_size=16, out=str(tmp_path / "run"))
+
+
 @pytest.mark.slow
 def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
-    data = write_sst2(tmp_path / "SST-2")
-    config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tiny_teacher_dir),
-                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
-                                    "num_attention_heads": 2, "intermediate_size": 32},
-                           arms=["original"], seeds=2,
-                           training={"batch_size": 16, "max_steps": 6, "max_length": 16, "checkpoint_every": 0},
-                           val_size=16, latency=True, out=str(tmp_path / "run"))
+    config = _tiny_sst2_run(tmp_path, tiny_teacher_dir, seeds=2, max_steps=6).replace(latency=True)
     result = run_compare(config)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     arm = saved["arms"]["original"]
@@ -46,7 +51,7 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
         assert s["best_val_agreement"] == pytest.approx(best)
     assert (tmp_path / "run" / "chart.png").stat().st_size > 1000
     assert "| original |" in result["table"] and result["table"] == (tmp_path / "run" / "results.md").read_text().strip()
-    dev_labels = [int(line.rsplit("\t", 1)[1]) for line in (data / "dev.tsv").read_text().splitlines()[1:]]
+    dev_labels = [int(line.rsplit("\t", 1)[1]) for line in (Path(config.data_dir) / "dev.tsv").read_text().splitlines()[1:]]
     majority = max((0, 1), key=dev_labels.count)
     floor = saved["majority_baseline"]
     assert floor["label"] == majority and floor["main"] == pytest.approx(dev_labels.count(majority) / len(dev_labels))
@@ -139,13 +144,7 @@ def test_outputs_of_another_teacher_are_refused_not_mixed_with_the_rebuilt_one(t
     (weights,) = teacher.glob("*.safetensors")
     assert weights_sha256(teacher) == hashlib.sha256(weights.name.encode() + weights.read_bytes()).hexdigest()
     assert weights_sha256(tmp_path / "nowhere") is None and weights_sha256("bert-base-uncased") is None
-    data = write_sst2(tmp_path / "SST-2")
-    config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(teacher),
-                           student={"type": "config", "num_hidden_layers": 1, "hidden_size": 16,
-                                    "num_attention_heads": 2, "intermediate_size": 32},
-                           arms=["original"], seeds=1,
-                           training={"batch_size": 16, "max_steps": 4, "max_length": 16, "checkpoint_every": 0},
-                           val_size=16, out=str(tmp_path / "run"))
+    config = _tiny_sst2_run(tmp_path, teacher, seeds=1, max_steps=4)
     first = run_compare(config)
     digest = weights_sha256(teacher)
     assert first["teacher"]["teacher_sha256"] == digest
