@@ -306,7 +306,7 @@ class CompareRun:
             self.strategy_settings[row.name] = (strategy, config.strategies.get(strategy))
         self.out = Path(config.out)
         self.built: dict[str, tuple] = {}
-        self.teacher_sha256: str | None = None  # set by teacher_row
+        self.teacher_sha256: str | None = None  # set by check(), or by teacher_row() for a teacher built since
 
     def generator_settings(self, row: _Row) -> list:
         """``[(generator, settings), ...]`` of the row's arm with the config's ``arm_settings`` applied, then a
@@ -383,7 +383,8 @@ class CompareRun:
             if problem := self.stale_transfer_set(row) or self.stale_students(row):
                 raise DfkdError(f"task {spec.name}: {problem}")
         # a teacher not built yet is checked once it is (teacher_row)
-        if problem := self.other_teachers_outputs(_teacher_sha256(config.teacher)):
+        self.teacher_sha256 = _teacher_sha256(config.teacher)
+        if problem := self.other_teachers_outputs(self.teacher_sha256):
             raise DfkdError(f"task {spec.name}: {problem}")
 
     def teacher_row(self) -> dict:
@@ -396,9 +397,10 @@ class CompareRun:
         t = time.perf_counter()
         self.teacher, self.tokenizer = load_teacher(config.teacher, spec.num_labels)
         stages = {"load_s": round(time.perf_counter() - t, 1)}
-        self.teacher_sha256 = _teacher_sha256(config.teacher)
-        if problem := self.other_teachers_outputs(self.teacher_sha256):
-            raise DfkdError(f"task {spec.name}: {problem}")
+        if self.teacher_sha256 is None:  # built since check() ran (or check() was not run): hashed and checked now
+            self.teacher_sha256 = _teacher_sha256(config.teacher)
+            if problem := self.other_teachers_outputs(self.teacher_sha256):
+                raise DfkdError(f"task {spec.name}: {problem}")
         self.dev = load_task(spec, "dev", self.data_dir)
         self.out.mkdir(parents=True, exist_ok=True)  # only once the teacher and the task are known to be good
 
@@ -719,12 +721,17 @@ def _portable_config(config: CompareConfig) -> dict:
     return d
 
 
+def _teacher_folder(teacher: str) -> Path | None:
+    """Where a teacher given as a folder or an asset name lives (present or not); ``None`` for a hub id."""
+    from ..assets import locate
+
+    return Path(teacher) if Path(str(teacher)).exists() else locate(teacher) if "/" in str(teacher) else None
+
+
 def _teacher_sha256(teacher: str) -> str | None:
     """:func:`dfkd.files.weights_sha256` of a teacher given as a folder or an asset name; ``None`` for a hub id
     or an asset not built yet."""
-    from ..assets import is_asset_name, locate
-
-    path = Path(teacher) if Path(str(teacher)).exists() else locate(teacher) if is_asset_name(str(teacher)) else None
+    path = _teacher_folder(teacher)
     return weights_sha256(path) if path is not None else None
 
 
@@ -736,9 +743,9 @@ def _check_teacher_labels(teacher: str, spec) -> None:
     Raises:
         DfkdError: the mismatch, naming both numbers.
     """
-    from ..assets import ASSETS, locate
+    from ..assets import ASSETS
 
-    path = Path(teacher) if Path(str(teacher)).exists() else locate(teacher) if "/" in str(teacher) else None
+    path = _teacher_folder(teacher)
     if path is None or not (path / "config.json").is_file():
         asset = ASSETS.get(teacher) if teacher in ASSETS else None
         if asset is not None and asset.task not in (None, spec.name):
