@@ -192,7 +192,7 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     summary = {**summaries[-1], "stages": summaries, "schedule": schedule,
                "steps": sum(s["steps"] for s in summaries),
                "train_seconds": round(sum(s["train_seconds"] for s in summaries), 1),
-               "setup_seconds": round(sum(s.get("setup_seconds", 0.0) for s in summaries), 1)}
+               "setup_seconds": round(sum(s.get("setup_seconds", 0.0) for s in summaries), 3)}
     (out / "dfkd_training.json").write_text(json.dumps(summary, indent=2))  # the schedule's record, not stage k's
     for stage_out in outs[:-1]:  # the final student exists; intermediate students are no longer needed
         shutil.rmtree(stage_out, ignore_errors=True)

@@ -400,7 +400,7 @@ class Trainer:
 
         Returns:
             A summary dict: ``steps``, ``best_val`` (selection score), ``train_seconds`` (the training loop's
-            wall time, s), ``setup_seconds`` (the set-up before the loop, s: :attr:`setup_seconds` plus
+            wall time, s), ``setup_seconds`` (the set-up before the loop, s to the millisecond: :attr:`setup_seconds` plus
             tokenising and building the loader and optimizer, summed over resumed calls), ``train_examples``,
             ``history`` (one ``{"step", "train_loss", "val"}`` per evaluation: the mean training loss since the
             previous evaluation and the selection score, as HF Trainer's ``log_history``), ``config``. When
@@ -422,7 +422,7 @@ class Trainer:
         summary = {"steps": state["step"], "train_examples": state["step"] * self.config.batch_size
                    * self.accelerator.num_processes, "best_val": state["best"], "best_step": state["best_step"],
                    "selection": self.selection, "train_seconds": round(state["train_seconds"], 1),
-                   "setup_seconds": round(state["setup_seconds"], 1),
+                   "setup_seconds": round(state["setup_seconds"], 3),
                    "history": state["history"], **settings}
         if self.accelerator.is_main_process:
             self._finish(self.work_dir / "best", summary)
