@@ -26,18 +26,19 @@ from dfkd.errors import DfkdError
 from dfkd.tasks import column, load_task
 
 
-def dev_genres(data_dir: Path, n_rows: int) -> list[str]:
-    """The ``genre`` column of the folder's STS-B dev file (:func:`dfkd.tasks.load_task`'s extra column), forum
-    genres merged (train says ``main-forum``, dev ``main-forums``); ``n_rows`` checks it against the rows scored.
+def load_dev_with_genres(data_dir: Path):
+    """STS-B dev as :func:`dfkd.tasks.load_task` gives it, and its ``genre`` column (an extra column of the same
+    load), forum genres merged (train says ``main-forum``, dev ``main-forums``).
+
+    Returns:
+        ``(dev, genres)``: the dataset (``text``, ``text_pair``, ``label``) and an ``(N,)`` array of genre names.
 
     Raises:
-        DfkdError: no ``genre`` column, or a row count other than ``n_rows``.
+        DfkdError: no dev file, or no ``genre`` column.
     """
-    genres = [{"main-forums": "main-forum"}.get(g, g)
-              for g in load_task("stsb", "dev", data_dir, extra_columns=["genre"])["genre"]]
-    if len(genres) != n_rows:
-        raise DfkdError(f"STS-B dev in {data_dir} has {len(genres)} rows with a genre; dfkd loaded {n_rows}")
-    return genres
+    dev = load_task("stsb", "dev", data_dir, extra_columns=["genre"])
+    genres = np.asarray([{"main-forums": "main-forum"}.get(g, g) for g in dev["genre"]])
+    return dev.remove_columns("genre"), genres
 
 
 def by_genre(scores: np.ndarray, reference: np.ndarray, genres: np.ndarray) -> dict:
@@ -58,9 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         data_dir = Path(args.data_dir) if args.data_dir else Path(resolve("glue/STS-B"))
-        dev = load_task("stsb", "dev", data_dir)
+        dev, genres = load_dev_with_genres(data_dir)
         gold = np.asarray(column(dev, "label"), dtype=np.float64)
-        genres = np.asarray(dev_genres(data_dir, len(dev)))
         teacher, tokenizer = load_teacher(args.teacher, num_labels=1)
         t_scores = predict_logits(teacher, tokenizer, dev, max_length=args.max_length, progress="teacher")[:, 0]
         result = {"rows": {str(g): int((genres == g).sum()) for g in sorted(set(genres))},

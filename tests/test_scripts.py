@@ -25,13 +25,12 @@ def test_stsb_genres_merges_the_forum_spellings_and_scores_pearson_per_genre(tmp
         + "".join(f"{i}\t{g}\tf\t2012\t{i}\tnone\tnone\ta\tb\t1.0\n"
                   for i, g in enumerate(["main-news", "main-forums", "main-captions", "main-forum", "main-news",
                                          "main-captions"])), encoding="utf-8")
-    genres = probe.dev_genres(tmp_path, 6)
-    assert genres == ["main-news", "main-forum", "main-captions", "main-forum", "main-news", "main-captions"]
-    with pytest.raises(DfkdError, match="6 rows with a genre; dfkd loaded 7"):
-        probe.dev_genres(tmp_path, 7)
+    dev, genres = probe.load_dev_with_genres(tmp_path)
+    assert genres.tolist() == ["main-news", "main-forum", "main-captions", "main-forum", "main-news", "main-captions"]
+    assert dev.column_names == ["text", "text_pair", "label"] and dev["label"] == [1.0] * 6
     (tmp_path / "dev.tsv").write_text("index\tsentence1\tsentence2\tscore\n0\ta\tb\t1.0\n", encoding="utf-8")
     with pytest.raises(DfkdError, match=r"missing column\(s\) \[.genre.\]"):
-        probe.dev_genres(tmp_path, 1)
+        probe.load_dev_with_genres(tmp_path)
 
     # three rows per genre; Pearson by hand: a: x = 1, 2, 3 vs y = 1, 2, 4 -> 0.9820; b: y = 3, 2, 1 -> -1
     scores = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0])
