@@ -723,9 +723,9 @@ def _portable_config(config: CompareConfig) -> dict:
 
 def _teacher_folder(teacher: str) -> Path | None:
     """Where a teacher given as a folder or an asset name lives (present or not); ``None`` for a hub id."""
-    from ..assets import locate
+    from ..assets import is_asset_name, locate
 
-    return Path(teacher) if Path(str(teacher)).exists() else locate(teacher) if "/" in str(teacher) else None
+    return Path(teacher) if Path(str(teacher)).exists() else locate(teacher) if is_asset_name(str(teacher)) else None
 
 
 def _teacher_sha256(teacher: str) -> str | None:
