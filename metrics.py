@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, matthews_corrcoef
 
 from .tasks import TaskSpec
 
@@ -54,6 +54,31 @@ def pct_of_teacher(score: float, teacher_score: float | None) -> float | None:
     return 100 * score / teacher_score if teacher_score else None
 
 
+def gap_recovered(score: float | None, teacher_score: float | None, floor: float | None) -> float | None:
+    """The share of the teacher's lead over the floor that a student recovers, in percent:
+    ``100 * (score - floor) / (teacher - floor)``.
+
+    This is the normalisation of leaderboards and weak-to-strong generalisation (Burns et al. 2023, "performance
+    gap recovered"): 0 for a student no better than the floor (the majority answer; 0 for MCC and Pearson,
+    where a constant answer scores 0), 100 for one as good as the teacher, negative below the floor. Unlike
+    :func:`pct_of_teacher` it does not credit a student for the floor itself (on MRPC's dev, answering
+    "equivalent" everywhere is 93% of an F1-0.873 teacher, and 0% of its gap).
+
+    Returns:
+        A percentage, or ``None`` when a value is unknown or the teacher is not above the floor (no gap).
+    """
+    if score is None or teacher_score is None or floor is None or teacher_score <= floor:
+        return None
+    return 100 * (score - floor) / (teacher_score - floor)
+
+
+def floor_score(task: TaskSpec, refs: np.ndarray) -> float:
+    """The dev score a student must beat to have learnt anything: the majority answer's main score
+    (:func:`majority_baseline`) for classification, 0 for regression (a constant has no correlation)."""
+    floor = majority_baseline(task, refs)
+    return 0.0 if floor is None else floor["metrics"][task.main_metric]
+
+
 def majority_baseline(task: TaskSpec, refs: np.ndarray) -> dict | None:
     """The scores of answering the most frequent gold class to every row: the floor a classifier's figures are
     read against (on GLUE's MRPC dev, "equivalent" everywhere scores F1 0.812; on RTE, accuracy 0.527).
@@ -78,6 +103,35 @@ def agreement(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.nda
     if task.is_regression:
         return float(pearsonr(s, t)[0])
     return float((s == t).mean())
+
+
+def kappa(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.ndarray) -> float:
+    """Fidelity to the teacher beyond chance: Cohen's kappa (Cohen 1960) between the student's and the teacher's
+    predicted classes, ``(p_o - p_e) / (1 - p_e)`` with ``p_o`` the observed agreement and ``p_e`` the agreement
+    expected from the two prediction marginals (scikit-learn's ``cohen_kappa_score``). For regression, the
+    Pearson correlation of the two prediction vectors.
+
+    A constant student (one class or one score everywhere), or a constant teacher, carries no information beyond
+    chance: 0 (where the formula is 0 or undefined).
+
+    Args:
+        student_logits / teacher_logits: ``(n, num_labels)`` logits (regression: ``(n, 1)``) on the same rows.
+
+    Returns:
+        A value in [-1, 1]; 1 for identical predictions.
+    """
+    s, t = predictions(student_logits, task), predictions(teacher_logits, task)
+    if len(np.unique(s)) < 2 or len(np.unique(t)) < 2:
+        return 0.0
+    if task.is_regression:
+        return float(pearsonr(s, t)[0])
+    return float(cohen_kappa_score(s, t))
+
+
+def speedup(teacher_ms: float | None, student_ms: float | None) -> float | None:
+    """How many times faster the student runs than the teacher: ``teacher_ms / student_ms`` (latencies measured
+    in the same run, same batch size); ``None`` when either is unknown."""
+    return teacher_ms / student_ms if teacher_ms and student_ms else None
 
 
 def label_shares(task: TaskSpec, values: np.ndarray, edges: np.ndarray | None = None) -> list[float]:

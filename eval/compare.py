@@ -34,7 +34,7 @@ import numpy as np
 from ..config import check_keys, from_dict, read_json
 from ..errors import DfkdError
 from ..files import atomic_file, weights_sha256
-from ..metrics import majority_baseline, pct_of_teacher
+from ..metrics import floor_score, gap_recovered, majority_baseline, pct_of_teacher, speedup
 from ..registry import Registry
 from ..tasks import get_task, load_task
 
@@ -207,10 +207,13 @@ def _timed(stages: dict, key: str, fn, *args, **kwargs):
     return out
 
 
-def _json_cache(path: Path, compute):
-    """Return ``compute()``, caching its JSON-able result at ``path`` (for resuming)."""
+def _json_cache(path: Path, compute, needs: tuple[str, ...] = ()):
+    """Return ``compute()``, caching its JSON-able result at ``path`` (for resuming); a cached result without
+    every key of ``needs`` (written by an older dfkd) is computed again."""
     if path.is_file():
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        if all(k in cached for k in needs):
+            return cached
     value = compute()
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(value, indent=2))
@@ -414,6 +417,8 @@ class CompareRun:
         row = _json_cache(self.out / "teacher_eval.json", teacher_eval)
         stages["eval_s"] = row.pop("eval_seconds")
         self.t_logits, self.t_main = np.asarray(row.pop("logits")), row["main"]
+        self.t_latency = (row.get("latency_ms_b1"), row.get("latency_ms_b32"))
+        self.floor = floor_score(spec, np.asarray(self.dev["label"]))
         row.pop("model", None)
         return {**row, "model": asset_name(config.teacher), "stages_s": stages}
 
@@ -551,9 +556,11 @@ class CompareRun:
                               stages=self.stages[row.name])
             stages["setup_s"] = round(stages.get("setup_s", 0.0) + summary.get("setup_seconds", 0.0), 1)
             stages["distill_s"] = round(stages.get("distill_s", 0.0) + summary["train_seconds"], 1)
-            score = _json_cache(s_dir / "eval.json", lambda s_dir=s_dir, seed=seed: self._student_eval(s_dir, seed))
+            score = _json_cache(s_dir / "eval.json", lambda s_dir=s_dir, seed=seed: self._student_eval(s_dir, seed),
+                                needs=("kappa",))
             stages["eval_s"] = round(stages.get("eval_s", 0.0) + score["eval_seconds"], 1)
-            seeds.append({"seed": seed, **score, "train_seconds": summary["train_seconds"],
+            seeds.append({"seed": seed, **score, "gap_recovered": gap_recovered(score["main"], self.t_main, self.floor),
+                          "train_seconds": summary["train_seconds"],
                           "steps": summary["steps"], "best_val_agreement": summary["best_val"],
                           "best_step": summary.get("best_step")})
         mains = [s["main"] for s in seeds]
@@ -565,9 +572,13 @@ class CompareRun:
                 "teacher_label_shares": self.label_shares(ds), "per_seed": seeds, "scores": mains,
                 "mean": statistics.fmean(mains), "std": statistics.stdev(mains) if len(mains) > 1 else None,
                 "pct_of_teacher": pct_of_teacher(statistics.fmean(mains), self.t_main),
+                "gap_recovered": gap_recovered(statistics.fmean(mains), self.t_main, self.floor),
                 "agreement": statistics.fmean(s["agreement"] for s in seeds),
+                "kappa": statistics.fmean(s["kappa"] for s in seeds),
                 "params": first["params"], "size_mb": size_on_disk_mb(row_dir / "seed-0" / "student"),
                 "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
+                "speedup": speedup(self.t_latency[0], first["latency_ms_b1"]),
+                "speedup_b32": speedup(self.t_latency[1], first["latency_ms_b32"]),
                 "stages_s": stages, "machine": machine_info()}
 
     def label_shares(self, ds) -> dict:
@@ -618,6 +629,7 @@ class CompareRun:
             main = floor["metrics"][self.spec.main_metric]
             results["majority_baseline"] = {**floor, "main": main,
                                             "pct_of_teacher": pct_of_teacher(main, self.t_main)}
+        results["floor"] = self.floor
         recorded = self.recorded_rows()
         # rows recorded with the same settings stay in results.json until they are reached, and rows of arms
         # this run does not list (or does not pick with ``rows``) stay for good: a run of some rows, or an
@@ -881,7 +893,8 @@ def run_curve(config: CompareConfig) -> dict:
             curve.setdefault(task, {"main_metric": res["main_metric"], "teacher": res["teacher"]["main"],
                                     "arms": {}})["arms"].setdefault(arm, []).append(
                 {"limit": limit, "examples": examples, "mean": a["mean"], "std": a["std"],
-                 "pct_of_teacher": a["pct_of_teacher"], "scores": a["scores"], "transfer_rows": a["transfer_rows"]})
+                 "pct_of_teacher": a["pct_of_teacher"], "gap_recovered": a.get("gap_recovered"),
+                 "kappa": a.get("kappa"), "scores": a["scores"], "transfer_rows": a["transfer_rows"]})
     for task in curve.values():  # "all" for the augment arm: the same task rows as original's
         n_all = next((p["examples"] for p in task["arms"].get("original", []) if p["limit"] is None), None)
         for points in task["arms"].values():
@@ -907,7 +920,8 @@ def format_curve_table(results: dict) -> str:
     for task, t in results["curve"].items():
         limits = t["limits"]
         head = ["arm", *["0 (zero-shot)" if x == 0 else "all" if x is None else str(x) for x in limits]]
-        lines = [f"**{task}** ({t['main_metric']}; teacher {t['teacher']:.4f}; % of teacher, dev score mean ± std)", "",
+        lines = [f"**{task}** ({t['main_metric']}; teacher {t['teacher']:.4f}; % of teacher, dev score mean ± std, "
+                 "gap recovered over the majority answer)", "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for arm, points in t["arms"].items():
             by = {p["limit"]: p for p in points}
@@ -919,7 +933,8 @@ def format_curve_table(results: dict) -> str:
                 else:
                     sd = "" if p["std"] is None else f" ± {p['std']:.4f}"
                     pct = "–" if p["pct_of_teacher"] is None else f"{p['pct_of_teacher']:.1f}%"
-                    cells.append(f"{pct} ({p['mean']:.4f}{sd})")
+                    gap = "" if p.get("gap_recovered") is None else f"; gap {p['gap_recovered']:.1f}%"
+                    cells.append(f"{pct} ({p['mean']:.4f}{sd}{gap})")
             lines.append("| " + " | ".join([arm, *cells]) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -988,8 +1003,7 @@ def summarise(per_task: dict[str, dict]) -> dict:
     tasks = {}
     for task, res in per_task.items():
         tasks[task] = {"main_metric": res["main_metric"], "teacher": {"main": res["teacher"]["main"]},
-                       "arms": {arm: {k: a[k] for k in ("mean", "std", "pct_of_teacher", "scores", "transfer_rows")}
-                                for arm, a in res["arms"].items()},
+                       "arms": {arm: _summary_arm(res, a) for arm, a in res["arms"].items()},
                        "wall_seconds": res.get("wall_seconds"), "seconds": time_split(res),
                        "machines": run_machines(res)}
         if floor := res.get("majority_baseline"):
@@ -1003,12 +1017,37 @@ def summarise(per_task: dict[str, dict]) -> dict:
                         if have else None,
                         "avg_score": statistics.fmean(100 * tasks[t]["arms"][arm]["mean"] for t in have) if have else None,
                         "tasks": have}
+        for key in ("gap_recovered", "kappa", "speedup", "speedup_b32"):
+            values = [v for t in have if (v := tasks[t]["arms"][arm].get(key)) is not None]
+            summary[arm][f"avg_{key}"] = statistics.fmean(values) if values and len(values) == len(have) else None
     teacher_avg = statistics.fmean(100 * tasks[t]["teacher"]["main"] for t in counted) if counted else None
     timed = [t["seconds"] for t in tasks.values() if t["seconds"]]
     seconds = {k: round(sum(t[k] for t in timed), 1) for k in ("transfer_sets", "students", "teacher")} \
         if timed else None
     return {"tasks": tasks, "summary": summary, "teacher_avg_score": teacher_avg,
             "excluded_from_average": [t for t in tasks if t in EXCLUDED_FROM_AVERAGE], "seconds": seconds}
+
+
+def _floor_of(res: dict) -> float | None:
+    """The floor a task's recorded results are read against: ``floor``, else (results recorded before it was)
+    the majority answer's main score, or 0 for a regression task (no ``majority_baseline``)."""
+    if "floor" in res:
+        return res["floor"]
+    floor = res.get("majority_baseline")
+    return floor["main"] if floor else 0.0 if res.get("main_metric") == "pearson" else None
+
+
+def _summary_arm(res: dict, a: dict) -> dict:
+    """One arm of one task in the summary: scores, % of the teacher, gap recovered (per seed and mean), kappa
+    and speed-ups (``None`` where a row was recorded before dfkd measured them)."""
+    floor, teacher = _floor_of(res), res["teacher"]["main"]
+    out = {k: a[k] for k in ("mean", "std", "pct_of_teacher", "scores", "transfer_rows")}
+    out["gap_recovered"] = a.get("gap_recovered", gap_recovered(a["mean"], teacher, floor))
+    gaps = [gap_recovered(x, teacher, floor) for x in a["scores"]]
+    out["gap_recovered_std"] = statistics.stdev(gaps) if len(gaps) > 1 and None not in gaps else None
+    for key in ("kappa", "speedup", "speedup_b32"):
+        out[key] = a.get(key)
+    return out
 
 
 def write_summary(config: CompareConfig, per_task: dict[str, dict], seconds: float) -> dict:
@@ -1055,6 +1094,7 @@ def format_summary_table(results: dict) -> str:
     if any(floors):
         cells = ["–" if f is None else f"{100 * f['main']:.1f} ({f['pct_of_teacher']:.1f}%)" for f in floors]
         lines.append("| " + " | ".join(["majority answer (floor)", *cells, "–", "–"]) + " |")
+    lines += ["", *format_gap_table(results)]
     counted = [t for t in tasks if t not in results["excluded_from_average"]]
     partial = [f"{arm}: averaged over {', '.join(s['tasks'])} only" for arm, s in results["summary"].items()
                if s["tasks"] != counted]
@@ -1080,6 +1120,37 @@ def format_summary_table(results: dict) -> str:
         lines.append("\nmajority answer: the dev score of answering the most frequent dev class to every row, "
                      "the floor a classification task's rows are read against (none for regression).")
     return "\n".join(lines)
+
+
+def _num(v, spec: str = ".1f") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def format_gap_table(results: dict) -> list[str]:
+    """The summary's second table, the one to read small tasks by: per task and arm the gap over the floor the
+    student recovers (:func:`dfkd.metrics.gap_recovered`, %, mean ± std over seeds) and its kappa with the
+    teacher (:func:`dfkd.metrics.kappa`), then the averages and the speed-ups over the teacher (batch 1 / 32)."""
+    tasks = results["tasks"]
+    head = ["gap recovered % (κ)", *tasks, "avg gap recovered %", "avg κ", "speed-up b1 / b32"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for arm, s in results["summary"].items():
+        cells = []
+        for v in tasks.values():
+            a = v["arms"].get(arm)
+            if a is None or a.get("gap_recovered") is None:
+                cells.append("–")
+                continue
+            sd = "" if a.get("gap_recovered_std") is None else f" ± {a['gap_recovered_std']:.1f}"
+            kappa = "" if a.get("kappa") is None else f" (κ {a['kappa']:.2f})"
+            cells.append(f"{a['gap_recovered']:.1f}{sd}{kappa}")
+        speed = "–" if s.get("avg_speedup") is None else f"{s['avg_speedup']:.1f}x / {_num(s.get('avg_speedup_b32'))}x"
+        lines.append("| " + " | ".join([arm, *cells, _num(s.get("avg_gap_recovered")), _num(s.get("avg_kappa"), ".2f"),
+                                        speed]) + " |")
+    lines += ["", "Gap recovered: (student − floor) / (teacher − floor) × 100, the floor being the majority answer's "
+              "dev score (0 for MCC and Pearson); κ: Cohen's kappa between the student's and the teacher's dev "
+              "predictions (Pearson r for regression), 0 for a student that answers one class everywhere; speed-up: "
+              "the teacher's CPU latency over the student's, the mean of the tasks'."]
+    return lines
 
 
 def plot_summary(results: dict, path: Path) -> None:
@@ -1124,28 +1195,33 @@ def format_compare_table(results: dict) -> str:
     """The markdown table of a compare run: one row for the teacher, one per arm."""
     t = results["teacher"]
     key = results["main_metric"]
-    head = [f"arm ({key})", "mean ± std", "% of teacher", "agreement", "params (M)", "ms @ b1", "ms @ b32",
-            "rows", "generate s", "label s", "setup s", "distill s", "eval s"]
+    head = [f"arm ({key})", "mean ± std", "% of teacher", "gap recovered %", "agreement", "κ", "params (M)",
+            "ms @ b1", "ms @ b32", "speed-up b1", "speed-up b32", "rows", "generate s", "label s", "setup s",
+            "distill s", "eval s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def f(v, spec=".1f"):
         return "–" if v is None else format(v, spec)
 
-    lines.append("| " + " | ".join(["teacher", f"{t['main']:.4f}", "100.0", "1.0000", f(t["params"] / 1e6, ".2f"),
-                                    f(t["latency_ms_b1"]), f(t["latency_ms_b32"]), "–", "–", "–", "–", "–",
-                                    f(t["stages_s"].get("eval_s"))]) + " |")
+    lines.append("| " + " | ".join(["teacher", f"{t['main']:.4f}", "100.0", "100.0", "1.0000", "1.00",
+                                    f(t["params"] / 1e6, ".2f"), f(t["latency_ms_b1"]), f(t["latency_ms_b32"]),
+                                    "1.0", "1.0", "–", "–", "–", "–", "–", f(t["stages_s"].get("eval_s"))]) + " |")
     for name, a in results["arms"].items():
         st = a["stages_s"]
         lines.append("| " + " | ".join([
             name, f"{a['mean']:.4f} (1 seed)" if a["std"] is None else f"{a['mean']:.4f} ± {a['std']:.4f}",
-            f(a["pct_of_teacher"]), f"{a['agreement']:.4f}",
-            f(a["params"] / 1e6, ".2f"), f(a["latency_ms_b1"]), f(a["latency_ms_b32"]), str(a["transfer_rows"]),
+            f(a["pct_of_teacher"]), f(a.get("gap_recovered")), f"{a['agreement']:.4f}", f(a.get("kappa"), ".2f"),
+            f(a["params"] / 1e6, ".2f"), f(a["latency_ms_b1"]), f(a["latency_ms_b32"]), f(a.get("speedup"), ".2f"),
+            f(a.get("speedup_b32"), ".2f"), str(a["transfer_rows"]),
             f(st.get("generate_s")), f(st.get("label_s")), f(st.get("setup_s")), f(st.get("distill_s")),
             f(st.get("eval_s"))]) + " |")
     if floor := results.get("majority_baseline"):
         pct = "" if floor["pct_of_teacher"] is None else f" ({floor['pct_of_teacher']:.1f}% of the teacher)"
         lines += ["", f"Answering the majority class ({floor['label']}) to every dev row scores {floor['main']:.4f}"
                   f"{pct}: the floor every row is read against."]
+    lines += ["", "gap recovered: (student − floor) / (teacher − floor) × 100 (floor: the majority answer, 0 for MCC "
+              "and Pearson); κ: Cohen's kappa with the teacher's dev predictions (Pearson r for regression); "
+              "speed-up: the teacher's CPU latency over the first seed's student's, at batch 1 and 32."]
     shares = {name: a["teacher_label_shares"] for name, a in results["arms"].items() if a.get("teacher_label_shares")}
     if shares:
         first = next(iter(shares.values()))

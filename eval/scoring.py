@@ -1,7 +1,8 @@
 """``dfkd eval``: score checkpoints on a task's dev split against their teacher.
 
-Per model: the task's GLUE metrics, the main score as % of the teacher's, teacher-student agreement
-(share of equal predictions; Pearson r for regression), parameter count, size on disk (MB, weights only)
+Per model: the task's GLUE metrics, the main score as % of the teacher's and as the share of the teacher's
+gap over the majority answer it recovers, teacher-student agreement (share of equal predictions; Pearson r for
+regression) and Cohen's kappa with the teacher, speed-up over the teacher, parameter count, size on disk (MB, weights only)
 and CPU latency in milliseconds at batch 1 and batch 32 (median over repeats, ``torch.inference_mode``,
 the current ``torch.get_num_threads()``).
 """
@@ -17,7 +18,16 @@ import torch
 from datasets import Dataset
 
 from ..errors import DfkdError
-from ..metrics import agreement, compute_metrics, pct_of_teacher, predictions
+from ..metrics import (
+    agreement,
+    compute_metrics,
+    floor_score,
+    gap_recovered,
+    kappa,
+    pct_of_teacher,
+    predictions,
+    speedup,
+)
 from ..tasks import TaskSpec, get_task, load_task
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
@@ -108,9 +118,9 @@ def evaluate_model(task: TaskSpec, model, tokenizer, dev: Dataset, teacher_logit
     """Score one loaded model on an already loaded dev split.
 
     Returns:
-        ``{"metrics", "main", "pct_of_teacher", "agreement", "params", "size_mb", "latency_ms_b1",
+        ``{"metrics", "main", "pct_of_teacher", "agreement", "kappa", "params", "size_mb", "latency_ms_b1",
         "latency_ms_b32", "logits"}``; ``logits`` is ``(n, num_labels)``; teacher-relative fields are
-        ``None`` without a teacher.
+        ``None`` without a teacher (``kappa``: :func:`dfkd.metrics.kappa`).
     """
     from ..distill.label import predict_logits
     from ..distill.students import count_parameters
@@ -121,6 +131,7 @@ def evaluate_model(task: TaskSpec, model, tokenizer, dev: Dataset, teacher_logit
     row = {"metrics": metrics, "main": main,
            "pct_of_teacher": pct_of_teacher(main, teacher_main),
            "agreement": agreement(task, logits, teacher_logits) if teacher_logits is not None else None,
+           "kappa": kappa(task, logits, teacher_logits) if teacher_logits is not None else None,
            "params": count_parameters(model), "size_mb": size_on_disk_mb(folder) if folder else None,
            "latency_ms_b1": None, "latency_ms_b32": None, "logits": logits}
     if latency:
@@ -143,14 +154,18 @@ def evaluate_models(task: str | TaskSpec, models: list[str], data_dir=None, teac
 
     spec = get_task(task)
     dev = load_task(spec, split, data_dir)
-    rows, t_logits, t_main = [], None, None
+    floor = floor_score(spec, np.asarray(dev["label"]))
+    rows, t_logits, t_main, t_row = [], None, None, None
     refs = ([("teacher", teacher)] if teacher else []) + [(m, m) for m in models]
     for name, ref in refs:
         model, tokenizer = load_teacher(ref, spec.num_labels)
         row = evaluate_model(spec, model, tokenizer, dev, t_logits, t_main, latency, folder=resolve(ref, build=False))
         if name == "teacher":
-            t_logits, t_main = row["logits"], row["main"]
-            row["pct_of_teacher"], row["agreement"] = 100.0, 1.0
+            t_logits, t_main, t_row = row["logits"], row["main"], row
+            row["pct_of_teacher"], row["agreement"], row["kappa"] = 100.0, 1.0, 1.0
+        row["gap_recovered"] = gap_recovered(row["main"], t_main, floor)
+        row["speedup"] = speedup(t_row and t_row["latency_ms_b1"], row["latency_ms_b1"])
+        row["speedup_b32"] = speedup(t_row and t_row["latency_ms_b32"], row["latency_ms_b32"])
         row.pop("logits")
         rows.append({"model": name, **row})
     if not rows:
@@ -165,11 +180,14 @@ def _fmt(v, spec: str = ".4f") -> str:
 def format_eval_table(task: TaskSpec, rows: list[dict]) -> str:
     """A markdown table of :func:`evaluate_models` rows."""
     keys = list(task.metrics)
-    head = ["model", *keys, "% of teacher", "agreement", "params (M)", "size (MB)", "ms @ b1", "ms @ b32"]
+    head = ["model", *keys, "% of teacher", "gap recovered %", "agreement", "κ", "params (M)", "size (MB)",
+            "ms @ b1", "ms @ b32", "speed-up b1", "speed-up b32"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"], *(_fmt(r["metrics"][k]) for k in keys), _fmt(r["pct_of_teacher"], ".1f"),
-                 _fmt(r["agreement"]), _fmt(r["params"] / 1e6, ".2f"), _fmt(r["size_mb"], ".1f"),
-                 _fmt(r["latency_ms_b1"], ".1f"), _fmt(r["latency_ms_b32"], ".1f")]
+                 _fmt(r.get("gap_recovered"), ".1f"), _fmt(r["agreement"]), _fmt(r.get("kappa"), ".3f"),
+                 _fmt(r["params"] / 1e6, ".2f"), _fmt(r["size_mb"], ".1f"),
+                 _fmt(r["latency_ms_b1"], ".1f"), _fmt(r["latency_ms_b32"], ".1f"),
+                 _fmt(r.get("speedup"), ".2f"), _fmt(r.get("speedup_b32"), ".2f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -56,6 +56,37 @@ def test_compare_writes_results_table_and_chart(tmp_path, tiny_teacher_dir):
     floor = saved["majority_baseline"]
     assert floor["label"] == majority and floor["main"] == pytest.approx(dev_labels.count(majority) / len(dev_labels))
     assert f"Answering the majority class ({majority}) to every dev row scores {floor['main']:.4f}" in result["table"]
+    # gap recovered over that floor, per seed and for the mean, by hand
+    t_main = saved["teacher"]["main"]
+    assert saved["floor"] == pytest.approx(floor["main"])
+
+    def gap(x):  # a random tiny teacher may be no better than the floor: then there is no gap to recover
+        return None if t_main <= floor["main"] else pytest.approx(100 * (x - floor["main"]) / (t_main - floor["main"]))
+
+    assert [s["gap_recovered"] for s in arm["per_seed"]] == [gap(s["main"]) for s in arm["per_seed"]]
+    assert arm["gap_recovered"] == gap(mean)
+    # kappa by another route: the saved students re-run on dev, their classes against the teacher's saved logits
+    from sklearn.metrics import cohen_kappa_score
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from dfkd.distill.label import predict_logits
+    from dfkd.tasks import load_task
+
+    t_pred = np.asarray(json.loads((tmp_path / "run" / "teacher_eval.json").read_text())["logits"]).argmax(-1)
+    dev = load_task("sst2", "dev", config.data_dir)
+    kappas = []
+    for s in arm["per_seed"]:
+        folder = tmp_path / "run" / "original" / f"seed-{s['seed']}" / "student"
+        s_pred = predict_logits(AutoModelForSequenceClassification.from_pretrained(folder),
+                                AutoTokenizer.from_pretrained(folder), dev, max_length=16).argmax(-1)
+        expected = 0.0 if len(set(s_pred)) < 2 else cohen_kappa_score(s_pred, t_pred)
+        assert s["kappa"] == pytest.approx(expected, abs=1e-9)
+        kappas.append(expected)
+    assert arm["kappa"] == pytest.approx(sum(kappas) / 2)
+    assert arm["speedup"] == pytest.approx(saved["teacher"]["latency_ms_b1"] / arm["latency_ms_b1"])
+    assert arm["speedup_b32"] == pytest.approx(saved["teacher"]["latency_ms_b32"] / arm["latency_ms_b32"])
+    gap_cell = "–" if arm["gap_recovered"] is None else f"{arm['gap_recovered']:.1f}"
+    assert f"| {gap_cell} | {arm['agreement']:.4f} | {arm['kappa']:.2f} |" in result["table"]
     # where it was timed, read here by another route: /proc/cpuinfo's first model name, torch's threads and version
     import os
     import platform

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from dfkd.errors import DfkdError
-from dfkd.metrics import agreement, compute_metrics, majority_baseline
+from dfkd.metrics import (
+    agreement,
+    compute_metrics,
+    floor_score,
+    gap_recovered,
+    kappa,
+    majority_baseline,
+    speedup,
+)
 from dfkd.tasks import TASKS, custom_task, get_task, load_task
 
 from conftest import FIXTURES
@@ -129,3 +137,41 @@ def test_majority_baseline_scores_the_most_frequent_gold_class_everywhere():
     cola = majority_baseline(get_task("cola"), np.array([0, 0, 1]))
     assert cola["label"] == 0 and cola["metrics"]["matthews_correlation"] == 0.0  # a constant answer: MCC 0
     assert majority_baseline(get_task("stsb"), np.array([0.5, 3.2])) is None
+
+
+def test_gap_recovered_reads_a_score_against_the_floor_and_the_teacher():
+    # MRPC-like: floor F1 0.812, teacher 0.873; a student at the floor recovers 0%, one at the teacher 100%
+    assert gap_recovered(0.812, 0.873, 0.812) == pytest.approx(0.0)
+    assert gap_recovered(0.873, 0.873, 0.812) == pytest.approx(100.0)
+    assert gap_recovered(0.8425, 0.873, 0.812) == pytest.approx(50.0)
+    assert gap_recovered(0.787, 0.873, 0.812) == pytest.approx(100 * -0.025 / 0.061)  # below the floor: negative
+    assert gap_recovered(0.5, 0.5, 0.5) is None and gap_recovered(None, 0.9, 0.5) is None  # no gap, no score
+    assert floor_score(get_task("mrpc"), np.array([1, 1, 0, 1])) == pytest.approx(6 / 7)
+    assert floor_score(get_task("stsb"), np.array([0.5, 3.2])) == 0.0  # a constant has no correlation
+
+
+def test_kappa_against_hand_computed_values():
+    sst2 = get_task("sst2")
+    onehot = np.eye(2)
+    t = onehot[[1, 1, 1, 0, 0, 0]]
+    s = onehot[[1, 1, 0, 0, 0, 1]]
+    # observed agreement 4/6; both predict 1 half the time: chance 0.5*0.5 + 0.5*0.5 = 0.5 -> (2/3 - 1/2) / (1/2) = 1/3
+    assert kappa(sst2, s, t) == pytest.approx(1 / 3)
+    assert kappa(sst2, t, t) == pytest.approx(1.0)
+    # a majority-class student agrees with the teacher on half the rows, and gets kappa 0
+    assert kappa(sst2, onehot[[1] * 6], t) == 0.0
+    # 3 classes: s = [0,1,2,2,1,0], t = [0,1,2,1,1,0]: p_o = 5/6; marginals s (2,2,2)/6, t (2,3,1)/6:
+    # p_e = (2*2 + 2*3 + 2*1) / 36 = 1/3 -> kappa = (5/6 - 1/3) / (2/3) = 3/4
+    three = np.eye(3)
+    mnli = get_task("mnli")
+    assert kappa(mnli, three[[0, 1, 2, 2, 1, 0]], three[[0, 1, 2, 1, 1, 0]]) == pytest.approx(0.75)
+    # regression: the Pearson r of the two prediction vectors; a constant student 0
+    stsb = get_task("stsb")
+    x, y = np.array([[1.0], [2.0], [3.0], [4.0]]), np.array([[1.0], [3.0], [2.0], [5.0]])
+    assert kappa(stsb, x, y) == pytest.approx(5.5 / math.sqrt(5 * 8.75))
+    assert kappa(stsb, np.full((4, 1), 2.5), y) == 0.0
+
+
+def test_speedup_is_the_teacher_latency_over_the_students():
+    assert speedup(17.0, 8.5) == pytest.approx(2.0)
+    assert speedup(None, 8.5) is None and speedup(17.0, None) is None
