@@ -34,11 +34,15 @@ class Stage:
         losses: :class:`DistillationConfig` fields of this stage (default: the run's recipe).
         training: :class:`TrainingConfig` fields overriding the run's settings in this stage.
         selection: ``"last"`` or ``"teacher"`` (default: ``last`` for all but the final stage).
+        prune: a structured-pruning step at the start of the stage: the stage's starting student is cut to this
+            shape (:func:`dfkd.distill.prune.prune_model` settings; axes left out are kept), its units ranked on
+            the transfer set. A ``gradual_pruned`` student expands into such stages (:func:`expand_schedule`).
     """
 
     losses: dict | None = None
     training: dict = field(default_factory=dict)
     selection: str | None = None
+    prune: dict | None = None
 
 
 def read_stages(stages: list | None, where: str = "stages") -> list[Stage] | None:
@@ -59,8 +63,34 @@ def read_stages(stages: list | None, where: str = "stages") -> list[Stage] | Non
         from_dict(TrainingConfig, st.training, f"{where}[{k}].training")
         if st.selection not in (None, "last", "teacher"):
             raise DfkdError(f"{where}[{k}]: selection must be 'last' or 'teacher', got {st.selection!r}")
+        if st.prune is not None:
+            from .prune import check_prune
+
+            check_prune(st.prune, f"{where}[{k}].prune")
+        if st.training.get("max_steps", 1) < 1:
+            raise DfkdError(f"{where}[{k}]: max_steps {st.training['max_steps']}; expected at least 1 optimizer step")
         out.append(st)
     return out
+
+
+def expand_schedule(student: dict, plan: list[Stage] | None) -> tuple[dict, list[Stage] | None]:
+    """A student spec whose type grows into its shape over stages (``gradual_pruned``: its builder has a
+    ``stages`` function) and a schedule, as the starting student and the full schedule: its steps first, the
+    last step's cut at the start of the first stage of ``plan`` (or of the one default stage).
+
+    Returns:
+        ``(student, plan)`` unchanged for any other student.
+    """
+    from .students import STUDENTS
+
+    steps_of = getattr(STUDENTS.get(student.get("type", "config")), "stages", None)
+    if steps_of is None:
+        return student, plan
+    steps = steps_of(student)
+    plan = list(plan or [Stage()])
+    first = replace(plan[0], prune={**steps[-1]["prune"], **(plan[0].prune or {})})
+    return student, [Stage(prune=st["prune"], training=st["training"], selection="last") for st in steps[:-1]] + \
+        [first, *plan[1:]]
 
 
 def _plan(stages: list[dict] | list[Stage] | None) -> list[Stage] | None:
@@ -76,12 +106,13 @@ def _schedule(plan: list[Stage] | None) -> list[dict] | None:
 
 def finished_run_conflict(out: str | Path, config: TrainingConfig | None = None,
                           losses: DistillationConfig | None = None,
-                          stages: list[dict] | list[Stage] | None = None) -> str | None:
+                          stages: list[dict] | list[Stage] | None = None, student: dict | None = None) -> str | None:
     """Why :func:`distill` would refuse to resume into ``out``, read from its ``dfkd_training.json`` alone (no
     model is loaded, so a multi-row job can check every output folder before any work starts).
 
     Args:
-        out / config / losses / stages: as :func:`distill` gets them.
+        out / config / losses / stages / student: as :func:`distill` gets them (the student for a schedule it
+            expands into, :func:`expand_schedule`).
 
     Returns:
         ``None`` when ``out`` holds no finished run or one with the same schedule, training settings and loss
@@ -94,6 +125,8 @@ def finished_run_conflict(out: str | Path, config: TrainingConfig | None = None,
         return None
     done = json.loads(summary.read_text())
     plan = _plan(stages)
+    if student is not None:
+        plan = expand_schedule(student, plan)[1]
     schedule = _schedule(plan)
     staged = "stages" in done
     recorded = done.get("schedule", schedule) if staged else None  # an older dfkd recorded no schedule
@@ -153,7 +186,7 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
     check_student_spec(student)
     runner = STRATEGIES.get(strategy)
     settings = runner.read_settings(strategy_settings, f"{strategy} settings")
-    plan = _plan(stages)
+    student, plan = expand_schedule(student, _plan(stages))
     config = config or TrainingConfig()
     losses = losses or DistillationConfig()
     if conflict := finished_run_conflict(out, config, losses, plan):
@@ -179,6 +212,10 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
         set_seed(s_config.seed)  # the student's random init is part of the run: the same seed, the same student
         student_model, student_tokenizer = build_student_and_tokenizer(teacher_model, current, texts, spec.pair,
                                                                          tokenizer)
+        if stage.prune is not None:
+            from .prune import prune_model
+
+            student_model = prune_model(student_model, tokenizer, texts, **stage.prune)
         check_compatible(teacher_model, student_model, own_vocabulary=student_tokenizer is not None)
         desc = f"distill {spec.name}" + (f" (stage {k}/{len(plan)})" if len(plan) > 1 else "")
         trainer = runner.build(student_model, student_tokenizer or tokenizer, spec, s_config, s_losses, selection,

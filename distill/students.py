@@ -11,6 +11,8 @@ Spec dicts (``configs/student-*.json``)::
     {"type": "teacher_layers", "layers": [0, 2, 4]}  # DistilBERT-style: copy these teacher layers
     {"type": "teacher_pruned", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
      "intermediate_size": 1024}                      # Minitron-style: the teacher pruned to this shape
+    {"type": "gradual_pruned", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
+     "intermediate_size": 1024, "steps_per_stage": 200}  # CoFi-style: pruned in steps while distilling
     {"type": "bilstm", "word_vectors": "glove-6b-50d"}  # Tang et al.: BiLSTM with its own word vocabulary
 """
 
@@ -252,6 +254,10 @@ def check_student_spec(spec: dict, where: str = "student spec") -> None:
     named = [n for n, p in inspect.signature(builder).parameters.items() if n not in skip and p.kind is not p.VAR_KEYWORD]
     check_keys(settings, named + [k for k in BertConfig().to_dict() if not k.startswith("_")], where)
     check_keywords(builder, {k: v for k, v in settings.items() if k in named}, where, skip)
+    if isinstance(settings.get("start"), dict):  # a student that starts from another (gradual_pruned)
+        check_student_spec(settings["start"], f"{where}.start")
+    if (steps_of := getattr(builder, "stages", None)) is not None:  # its schedule, which checks its own steps
+        steps_of(spec)
 
 
 def build_student(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False, tokenizer=None):

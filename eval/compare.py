@@ -479,8 +479,9 @@ class CompareRun:
         losses, training = self.row_losses(row), self.row_training(row)
         for seed in range(self.config.seeds):
             s_dir = self.out / row.name / f"seed-{seed}" / "student"
+            student = (row.variant and row.variant.student) or self.config.student
             if conflict := finished_run_conflict(s_dir, replace(training, seed=seed), losses,
-                                                 self.stages[row.name]):
+                                                 self.stages[row.name], student):
                 return (f"{s_dir} {conflict}; expected the same settings to resume: remove "
                         f"{self.out / row.name}/seed-* to run row {row.name!r} again, or use a new output folder")
         return None
