@@ -124,6 +124,7 @@ class CompareConfig:
         stages: a schedule (:class:`dfkd.distill.distiller.Stage` dicts) every row trains with, e.g. TinyBERT's
             layer-wise stage then its prediction stage (``configs/tinybert-two-stage.json``); a variant's own
             ``stages`` replace it. ``None``: one stage with ``losses``.
+        description: what the preset is for, one sentence (``dfkd list presets``); it changes no figure.
         limits: the data-efficiency curve: the same student and budget with each number of task examples
             (``0``: the zero-shot arms only; ``null``: all of train) for every arm that reads task data, written
             to ``out/[<task>/]limit-<n>/``, plus the curve (``results.json`` ``curve``, ``curve.png``).
@@ -149,6 +150,7 @@ class CompareConfig:
     latency: bool = True
     out: str = "runs/compare"
     name: str | None = None
+    description: str | None = None
     stages: list | None = None
     limits: list[int | None] | None = None
     rows: list[str] | None = None
@@ -178,7 +180,8 @@ class CompareConfig:
         if not self.tasks:
             raise DfkdError("the preset's task list is empty; expected task names such as ['sst2', 'rte']")
         items = self.tasks.items() if isinstance(self.tasks, dict) else [(t, {}) for t in self.tasks]
-        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("tasks", "name", "out")}
+        shared = {f.name: getattr(self, f.name) for f in fields(self)
+                  if f.name not in ("tasks", "name", "out", "description")}
         configs = []
         for task, over in items:
             spec = get_task(task)
@@ -687,7 +690,7 @@ class CompareRun:
 
 #: Fields of a compare run that do not change its rows' figures, and those compared row by row
 #: (:func:`_row_settings`): a row's own arm settings and variant.
-_ROW_NEUTRAL = ("arms", "out", "name", "rows")
+_ROW_NEUTRAL = ("arms", "out", "name", "rows", "description")
 _PER_ROW = ("arm_settings", "variants")
 _DEFAULTS = asdict(CompareConfig())
 
