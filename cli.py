@@ -320,7 +320,7 @@ def cmd_eval(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from .eval.compare import CompareConfig, run_compare, summarise_runs
+    from .compare import CompareConfig, run_compare, summarise_runs
 
     config = CompareConfig.from_file(args.preset) if args.preset else CompareConfig()
     overrides = {k: getattr(args, k) for k in ("task", "data_dir", "teacher", "seeds", "arms", "rows", "out")

@@ -144,3 +144,56 @@ def label_transfer_set(in_dir: str | Path, teacher: str, out_dir: str | Path | N
         shutil.rmtree(work, ignore_errors=True)
     state.wait_for_everyone()
     return out_dir
+
+
+def make_transfer_set(generators, task, data_dir, out_dir: str | Path, teacher=None, tokenizer=None,
+                      seed: int = 0, max_length: int = 128, card: dict | None = None,
+                      work_dir: str | Path | None = None) -> tuple[Dataset, dict]:
+    """Generate, label and save a transfer set: the one generate -> label -> save flow of ``dfkd generate`` and
+    of every ``compare`` arm.
+
+    Each ``(generator, settings)`` pair is built with :func:`dfkd.transfer.build_transfer_set` (its finished
+    parts kept in ``work_dir/generating-<i>``, so an interrupted build resumes), the parts are concatenated,
+    labelled by ``teacher`` when one is given (shards in ``work_dir/labelling``) and saved to ``out_dir`` with a
+    card; the work folder is then removed.
+
+    Args:
+        generators: ``[(generator name, settings), ...]``.
+        teacher / tokenizer: a loaded teacher and its tokenizer; ``None``: the rows are saved unlabelled.
+        card: fields added to the saved card (``generators``, ``generator_settings`` and ``stages_s`` are set).
+        work_dir: the temporary folder (default: ``<out_dir>.partial``).
+
+    Returns:
+        ``(dataset, card)``: the saved copy, read back (not the work folders' memory-mapped rows), and its card
+        with ``stages_s`` (``generate_s``, ``label_s``: wall seconds).
+
+    Raises:
+        DfkdError: what a generator or the labelling raises; nothing is left at ``out_dir`` then.
+    """
+    import json
+    import time
+
+    from ..transfer import build_transfer_set, concatenate_transfer_sets, load_transfer_set, save_transfer_set
+
+    out_dir = Path(out_dir)
+    work = Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".partial")
+    stages, parts, cards = {"generate_s": 0.0}, [], []
+    for i, (gen, settings) in enumerate(generators):
+        t = time.perf_counter()
+        ds_part, card_part = build_transfer_set(gen, task, data_dir, seed, work_dir=work / f"generating-{i}",
+                                                **settings)
+        stages["generate_s"] = round(stages["generate_s"] + time.perf_counter() - t, 1)
+        parts.append(ds_part)
+        cards.append(card_part)
+    ds = concatenate_transfer_sets(parts)
+    if teacher is not None:
+        t = time.perf_counter()
+        ds = label_dataset(ds, teacher, tokenizer, work / "labelling", max_length=max_length)
+        stages["label_s"] = round(time.perf_counter() - t, 1)
+    recipe = json.loads(json.dumps([list(g) for g in generators]))  # as JSON gives it back
+    full = {**(cards[0] if len(cards) == 1 else {}), **(card or {}), "generators": cards,
+            "generator_settings": recipe, "stages_s": stages}
+    save_transfer_set(ds, out_dir, full)
+    ds, full = load_transfer_set(out_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    return ds, full

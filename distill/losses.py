@@ -141,6 +141,46 @@ class DistillationConfig:
         return LossRecipe(terms)
 
 
+#: the settings a layer-wise term gets from the two models when its recipe is built (:meth:`DistillationConfig.build`)
+MODEL_DIMS = ("student_layers", "teacher_layers", "student_hidden", "teacher_hidden")
+
+
+def check_losses(config: DistillationConfig, where: str = "losses") -> None:
+    """Every value of a loss recipe checked before any model exists, as :meth:`DistillationConfig.build` and the
+    loss constructors would check it once the models are loaded.
+
+    Raises:
+        DfkdError: a temperature that is not positive; a negative weight; an empty recipe; an ``extra`` term with
+            an unknown loss name (with the known ones), an unknown setting (with a close match) or a wrong type.
+    """
+    import inspect
+
+    from ..config import check_keys, check_keywords
+
+    if config.temperature <= 0:
+        raise DfkdError(f"{where}: temperature {config.temperature}; expected a number > 0 (1: the logits as they are)")
+    for key in ("kd_weight", "mse_weight", "ce_weight"):
+        if getattr(config, key) < 0:
+            raise DfkdError(f"{where}: {key} {getattr(config, key)}; expected a weight >= 0 (0: the term is off)")
+    for k, term in enumerate(config.extra, 1):
+        at = f"{where}.extra[{k}]"
+        if not isinstance(term, dict) or "name" not in term:
+            raise DfkdError(f"{at}: expected an object with a loss name, e.g. {{\"name\": \"hidden_mse\", \"weight\": 1.0}}")
+        cls = LOSSES.get(term["name"])
+        fn = cls.__init__ if isinstance(cls, type) else cls
+        named = [n for n in inspect.signature(fn).parameters if n not in ("self", "args", "kwargs")]
+        settings = {key: v for key, v in term.items() if key not in ("name", "weight")}
+        check_keys(settings, named, at)
+        check_keywords(fn, settings, at, skip=("self",))
+        weight = term.get("weight", 1.0)
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
+            raise DfkdError(f"{at}: weight {weight!r}; expected a number >= 0")
+        if settings.get("temperature", 1.0) <= 0:
+            raise DfkdError(f"{at}: temperature {settings['temperature']}; expected a number > 0")
+    if not (config.kd_weight or config.mse_weight or config.ce_weight or config.extra):
+        raise DfkdError(f"{where}: the loss recipe is empty; set kd_weight, mse_weight or ce_weight above 0")
+
+
 class LossRecipe:
     """A weighted sum of loss terms: ``Σ_i w_i · L_i(student, teacher, batch)``.
 

@@ -118,6 +118,44 @@ def top_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.tensor(sorted(order), dtype=torch.long)
 
 
+def check_pruned_shape(source: dict, shape: dict, where: str, layers=None) -> None:
+    """Whether a BERT model whose ``config.json`` is ``source`` can be cut to ``shape`` (:func:`prune_teacher`'s
+    rules), read from configs alone, so a run refuses a shape before any work.
+
+    Raises:
+        DfkdError: a size outside ``1..`` the source's; heads that do not divide the hidden size; a head size that
+            is not a whole multiple of the source's, or needing more source heads than there are; ``layers`` of
+            the wrong number or out of range.
+    """
+    for name in ("num_hidden_layers", "hidden_size", "intermediate_size"):
+        value, limit = shape[name], source[name]
+        if not 1 <= value <= limit:
+            raise DfkdError(f"{where}: {name}={value}; expected 1..{limit} (the teacher's)")
+    heads, hidden = shape["num_attention_heads"], shape["hidden_size"]
+    if heads < 1 or hidden % heads:
+        raise DfkdError(f"{where}: hidden_size {hidden} must be divisible by num_attention_heads {heads}")
+    t_heads = source["num_attention_heads"]
+    d_t, d_s = source["hidden_size"] // t_heads, hidden // heads
+    if d_s % d_t or heads * (d_s // d_t) > t_heads:
+        raise DfkdError(f"{where}: the student's head size {d_s} (hidden/heads) must be a whole multiple of "
+                        f"the teacher's {d_t}, with at most {t_heads} teacher heads in all; got {heads} heads of {d_s}")
+    if isinstance(layers, list):
+        depth = source["num_hidden_layers"]
+        if len(layers) != shape["num_hidden_layers"] or any(not 0 <= int(i) < depth for i in layers):
+            raise DfkdError(f"{where}: layers {layers}; expected {shape['num_hidden_layers']} indices in "
+                            f"0..{depth - 1}")
+
+
+def _check_pruned_spec(source: dict, settings: dict, where: str) -> None:
+    """``teacher_pruned``'s spec against the teacher's config (its defaults filled in)."""
+    import inspect
+
+    params = inspect.signature(from_teacher_pruned).parameters
+    shape = {k: settings.get(k, params[k].default) for k in ("num_hidden_layers", "hidden_size",
+                                                              "num_attention_heads", "intermediate_size")}
+    check_pruned_shape(source, shape, where, settings.get("layers"))
+
+
 @torch.no_grad()
 def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size: int, num_attention_heads: int,
                   intermediate_size: int, layers: list[int] | None = None, **overrides):
@@ -141,23 +179,14 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
     config = bert_student_config(teacher, "teacher_pruned", num_hidden_layers, hidden_size, num_attention_heads,
                                  intermediate_size, layer_norm_eps=tc.layer_norm_eps, hidden_act=tc.hidden_act,
                                  **overrides)
-    for name, value, limit in (("num_hidden_layers", num_hidden_layers, tc.num_hidden_layers),
-                               ("hidden_size", hidden_size, tc.hidden_size),
-                               ("intermediate_size", intermediate_size, tc.intermediate_size)):
-        if not 1 <= value <= limit:
-            raise DfkdError(f"teacher_pruned: {name}={value}; expected 1..{limit} (the teacher's)")
+    shape = {"num_hidden_layers": num_hidden_layers, "hidden_size": hidden_size,
+             "num_attention_heads": num_attention_heads, "intermediate_size": intermediate_size}
+    check_pruned_shape(tc.to_dict(), shape, "teacher_pruned", layers)
     d_t, d_s = tc.hidden_size // tc.num_attention_heads, hidden_size // num_attention_heads
     group = d_s // d_t
-    if d_s % d_t or num_attention_heads * group > tc.num_attention_heads:
-        raise DfkdError(f"teacher_pruned: the student's head size {d_s} (hidden/heads) must be a whole multiple of "
-                        f"the teacher's {d_t}, with at most {tc.num_attention_heads} teacher heads in all; got "
-                        f"{num_attention_heads} heads of {d_s}")
     if layers is None:
         layers = top_indices(importance["layers"], num_hidden_layers).tolist()
     layers = [int(i) for i in layers]
-    if len(layers) != num_hidden_layers or any(not 0 <= i < tc.num_hidden_layers for i in layers):
-        raise DfkdError(f"teacher_pruned: layers {layers}; expected {num_hidden_layers} indices in "
-                        f"0..{tc.num_hidden_layers - 1}")
 
     student = BertForSequenceClassification(config)
     s_base = student.bert
@@ -369,4 +398,18 @@ def gradual_stages(spec: dict) -> list[dict]:
     return steps
 
 
+def _check_gradual_spec(source: dict, settings: dict, where: str) -> None:
+    """``gradual_pruned``'s spec against the teacher's config: each step's shape, in order, from the teacher's."""
+    current = {k: source[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")}
+    current = {**source, **current}
+    for k, step in enumerate(gradual_stages({"type": "gradual_pruned", **settings}), 1):
+        cut = {key: step["prune"].get(key) or current[key] for key in ("num_hidden_layers", "hidden_size",
+                                                                        "num_attention_heads", "intermediate_size")}
+        layers = step["prune"].get("layers")
+        check_pruned_shape(current, cut, f"{where} (pruning step {k})", layers if isinstance(layers, list) else None)
+        current = {**current, **cut}
+
+
+from_teacher_pruned.check_shape = _check_pruned_spec
 from_gradual_pruning.stages = gradual_stages
+from_gradual_pruning.check_shape = _check_gradual_spec

@@ -260,6 +260,43 @@ def check_student_spec(spec: dict, where: str = "student spec") -> None:
         steps_of(spec)
 
 
+def check_student_against(spec: dict, teacher_config: dict, where: str = "student") -> None:
+    """A student spec checked against the teacher's ``config.json`` (a dict) before any model is loaded: the shape
+    a pruned student asks of the teacher, the layers a layer copy keeps. A builder says what it needs with a
+    ``check_shape(teacher_config, settings, where)`` attribute; one without takes any teacher.
+
+    Raises:
+        DfkdError: what the builder's check finds, e.g. a target larger than the teacher, or heads that do not
+            divide the hidden size.
+    """
+    spec = dict(spec)
+    builder = STUDENTS.get(spec.pop("type", "config"))
+    check = getattr(builder, "check_shape", None)
+    if check is not None:
+        check(teacher_config, spec, where)
+
+
+def _check_layers_spec(source: dict, settings: dict, where: str) -> None:
+    """``teacher_layers``' indices against the teacher's depth."""
+    layers, depth = settings.get("layers"), source.get("num_hidden_layers")
+    if layers is not None and depth is not None and (not layers or any(not 0 <= i < depth for i in layers)):
+        raise DfkdError(f"{where}: teacher_layers {layers} out of range; the teacher has layers 0..{depth - 1}")
+
+
+def _check_config_spec(source: dict, settings: dict, where: str) -> None:
+    """A ``config`` student: heads divide its hidden size; with ``embeddings_from_teacher``, no wider than it."""
+    hidden, heads = settings.get("hidden_size", 256), settings.get("num_attention_heads", 4)
+    if heads < 1 or hidden % heads:
+        raise DfkdError(f"{where}: hidden_size {hidden} must be divisible by num_attention_heads {heads}")
+    if settings.get("embeddings_from_teacher") and hidden > source.get("hidden_size", hidden):
+        raise DfkdError(f"{where}: embeddings_from_teacher needs hidden_size <= the teacher's "
+                        f"({source['hidden_size']}), got {hidden}")
+
+
+from_teacher_layers.check_shape = _check_layers_spec
+from_config.check_shape = _check_config_spec
+
+
 def build_student(teacher, spec: dict, texts: list[str] | None = None, pair: bool = False, tokenizer=None):
     """The model of :func:`build_student_and_tokenizer`."""
     return build_student_and_tokenizer(teacher, spec, texts, pair, tokenizer)[0]

@@ -1,7 +1,2 @@
-"""Scoring students against their teacher (``dfkd eval``) and the main job, ``dfkd compare``.
-
-The top library layer: importing it imports every generator package (:mod:`dfkd.augment`,
-:mod:`dfkd.zeroshot`), so their generators and training strategies are registered for ``compare`` and the CLI.
-"""
-
-from .. import augment, zeroshot  # noqa: F401  (registers the generators and the adversarial strategy)
+"""Scoring students against their teacher (``dfkd eval``): the task's metrics, agreement and kappa with the
+teacher, size and CPU latency. The main job that uses it, ``dfkd compare``, is :mod:`dfkd.compare`."""

@@ -229,7 +229,7 @@ def _presets():
 def test_every_preset_is_read_by_the_strict_loader_and_a_misspelt_copy_is_refused(path, tmp_path):
     from dfkd.distill.distiller import read_stages
     from dfkd.distill.students import check_student_spec
-    from dfkd.eval.compare import CompareConfig, CompareRun
+    from dfkd.compare import CompareConfig, make_plan
 
     data = read_json(path, expect=(dict, list))
     bad = tmp_path / path.name
@@ -244,14 +244,12 @@ def test_every_preset_is_read_by_the_strict_loader_and_a_misspelt_copy_is_refuse
         with pytest.raises(DfkdError, match=r"unknown key 'num_hiden_layers|hiden_size'"):
             check_student_spec(data, path.name)
     else:  # a compare preset: every task's config, arms and settings
-        config = CompareConfig.from_file(path)
-        for task in config.task_configs():
-            CompareRun(task)
+        make_plan(CompareConfig.from_file(path).replace(out=str(tmp_path / "run")))
+        assert not (tmp_path / "run").exists()
         data["training"]["max_step"] = 5
         bad.write_text(json.dumps(data))
         with pytest.raises(DfkdError, match=r"unknown key 'max_step' \(did you mean 'max_steps'\?\)"):
-            for task in CompareConfig.from_file(bad).task_configs():
-                CompareRun(task)
+            make_plan(CompareConfig.from_file(bad).replace(out=str(tmp_path / "run")))
 
 
 def test_strict_loader_names_the_key_its_place_and_a_close_match():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dfkd.errors import DfkdError
-from dfkd.eval.compare import ARMS, CompareConfig, run_compare
+from dfkd.compare import ARMS, CompareConfig, run_compare
 
 from conftest import write_sst2
 
@@ -203,7 +203,7 @@ def test_outputs_of_another_teacher_are_refused_not_mixed_with_the_rebuilt_one(t
 
 @pytest.mark.slow
 def test_arms_with_the_same_generator_settings_share_one_transfer_set(tmp_path, tiny_teacher_dir, monkeypatch):
-    from dfkd.eval.compare import Arm
+    from dfkd.compare import Arm
 
     monkeypatch.setitem(ARMS._items, "original-again", Arm("original-again", (("original", {}),), "same data"))
     data = write_sst2(tmp_path / "SST-2", n_train=40, n_dev=16)
@@ -335,7 +335,11 @@ def test_compare_rejects_unknown_arm_and_preset_keys(tmp_path):
     bad.write_text('{"task": "sst2", "epochs": 3}')
     with pytest.raises(DfkdError, match=r"p.json: unknown key 'epochs'; expected one of: arm_settings, arms"):
         CompareConfig.from_file(bad)
-    assert "original" in ARMS
+    # a generator is an arm of its own name without a second registration; only recipes beyond that are registered
+    from dfkd.compare import get_arm
+
+    assert "original" not in ARMS and get_arm("original").generators == (("original", {}),)
+    assert ARMS.get("ood+adversarial").strategy == "adversarial"
 
 
 def test_compare_refuses_a_bad_generator_value_before_its_first_arm(tmp_path, tiny_teacher_dir):
@@ -440,7 +444,7 @@ def test_a_bad_rebalance_is_refused_before_any_work(tmp_path, tiny_teacher_dir):
 
 
 def test_a_rows_own_settings_are_its_arms_generator_settings_and_its_variant():
-    from dfkd.eval.compare import _row_settings
+    from dfkd.compare.provenance import row_settings as _row_settings
 
     small = {"student": {"type": "config", "hidden_size": 16}}
     config = {"arm_settings": {"original": {"limit": 40}, "ood": {"size": 9}},
@@ -457,7 +461,9 @@ def test_presets_load():
 
     for p in sorted(Path(__file__).parents[1].joinpath("configs").glob("sst2-*.json")):
         cfg = CompareConfig.from_file(p)
-        assert cfg.name == p.stem and all(a in ARMS for a in cfg.arms)
+        from dfkd.compare import get_arm
+
+        assert cfg.name == p.stem and all(get_arm(a).name == a for a in cfg.arms)
 
 
 def test_teacher_embedding_projection_preserves_geometry(tiny_teacher_dir):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dfkd.errors import DfkdError
-from dfkd.eval.compare import CompareConfig, run_compare
+from dfkd.compare import CompareConfig, run_compare
 
 from conftest import BAD, FILLER, GOOD, tiny_bert_config
 
@@ -166,7 +166,7 @@ def test_two_task_preset_writes_per_task_outputs_and_a_summary(tmp_path, two_tas
 
 
 def test_wnli_is_shown_but_not_averaged():
-    from dfkd.eval.compare import summarise
+    from dfkd.compare import summarise
 
     def res(metric, teacher, scores):
         return {"main_metric": metric, "teacher": {"main": teacher},
@@ -180,7 +180,7 @@ def test_wnli_is_shown_but_not_averaged():
 
 
 def test_the_summary_splits_time_into_transfer_sets_students_and_teacher():
-    from dfkd.eval.compare import format_summary_table, summarise
+    from dfkd.compare import format_summary_table, summarise
 
     def arm(transfer_set, generate, label, distill, evaluate, setup=None):
         stages = {"generate_s": generate, "label_s": label, "distill_s": distill, "eval_s": evaluate}
@@ -208,7 +208,7 @@ def test_the_summary_splits_time_into_transfer_sets_students_and_teacher():
 
 
 def test_the_summary_names_every_machine_its_tasks_were_timed_on():
-    from dfkd.eval.compare import format_compare_table, format_summary_table, summarise
+    from dfkd.compare import format_compare_table, format_summary_table, summarise
 
     a = {"cpu": "CPU A", "cores": 2, "torch_threads": 2, "torch": "2.13.0", "device": "cpu", "native_cpu_bf16": True}
     b = {**a, "cpu": "CPU B", "torch_threads": 1}
@@ -306,7 +306,8 @@ def test_zero_shot_arms_run_without_the_train_file(tmp_path, tiny_teacher_dir, t
     """The guard of issue 17: the ood arms (plain and adversarial) build, label, prune a student from the
     teacher with out-of-domain text, distil and score with no train file in the task folder; only dev is read,
     for the final score."""
-    import dfkd.eval.compare as compare
+    import dfkd.compare.plan as plan
+    import dfkd.compare.runner as runner
     import dfkd.tasks as tasks
 
     from conftest import toy_rows, write_sst2
@@ -319,7 +320,7 @@ def test_zero_shot_arms_run_without_the_train_file(tmp_path, tiny_teacher_dir, t
                               for t, _ in toy_rows(80, 5)) + "\n")
     splits = []
     real_load = tasks.load_task
-    for module in (tasks, compare):  # every read of a split goes through one of these names
+    for module in (tasks, plan, runner):  # every read of a split goes through one of these names
         monkeypatch.setattr(module, "load_task", lambda task, split, *a, **k: splits.append(split) or
                             real_load(task, split, *a, **k))
     config = CompareConfig(
@@ -340,7 +341,8 @@ def test_zero_shot_arms_run_without_the_train_file(tmp_path, tiny_teacher_dir, t
 
 def test_summary_only_assembles_recorded_tasks_and_refuses_missing_or_other_settings(tmp_path, two_tasks):
     from dfkd.errors import DfkdError
-    from dfkd.eval.compare import _portable_config, summarise_runs
+    from dfkd.compare import summarise_runs
+    from dfkd.compare.provenance import portable_config as _portable_config
 
     def record(task_config, teacher, scores, wall):
         mean = statistics.fmean(scores)
