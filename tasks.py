@@ -313,3 +313,18 @@ def _parse_label(spec: TaskSpec, index: dict[str, int], raw, where: str):
     raise DfkdError(f"{where}: label {value!r} is outside the label set of {spec.name!r}; expected one of "
                     f"{list(spec.label_names)} or an index 0..{len(spec.label_names) - 1}")
 
+
+def sample_rows(ds, limit: int | None, seed: int = 0, split: str = "train"):
+    """The meaning of ``--limit`` and of a generator's ``limit`` everywhere in dfkd: a seeded random sample of
+    ``limit`` rows of a task split (all of it for ``None`` or a limit equal to its size).
+
+    Raises:
+        DfkdError: ``limit`` below 1 or larger than the split (naming both sizes).
+    """
+    if limit is None:
+        return ds
+    if not 1 <= limit <= len(ds):
+        raise DfkdError(f"limit {limit} is larger than the {split} split ({len(ds)} rows); expected at most "
+                        f"{len(ds)}" if limit > len(ds) else f"limit {limit}: expected at least 1 row")
+    return ds.shuffle(seed=seed).select(range(limit)) if limit < len(ds) else ds
+

@@ -39,7 +39,7 @@ from .config import check_keywords, keyword_defaults, keyword_names
 from .errors import DfkdError
 from .files import atomic_dir
 from .registry import Registry
-from .tasks import TaskSpec, column, get_task, load_task
+from .tasks import TaskSpec, column, get_task, load_task, sample_rows
 
 #: The ``source`` values a transfer-set row may carry; a generator registering a new kind adds it.
 SOURCES: list[str] = ["original", "augment", "ood", "adversarial"]
@@ -125,13 +125,7 @@ def original(task: str | TaskSpec, *, data_dir=None, seed: int = 0, split: str =
     Raises:
         DfkdError: ``limit`` larger than the split (naming both sizes), or a bad task folder.
     """
-    ds = load_task(task, split, data_dir)
-    if limit is not None:
-        if limit > len(ds):
-            raise DfkdError(f"limit {limit} is larger than the {split} split ({len(ds)} rows); expected at most "
-                            f"{len(ds)}")
-        if limit < len(ds):
-            ds = ds.shuffle(seed=seed).select(range(limit))
+    ds = sample_rows(load_task(task, split, data_dir), limit, seed, split)
     return ds.add_column("source", ["original"] * len(ds))
 
 

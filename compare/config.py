@@ -275,3 +275,33 @@ def curve_configs(config: CompareConfig) -> list[tuple[int | None, CompareConfig
             out.append((limit, task.replace(tasks=None, arms=arms, arm_settings=settings, limits=None, variants={},
                                             out=str(Path(task.out) / f"limit-{'all' if limit is None else limit}"))))
     return out
+
+
+def presets_dirs() -> list[Path]:
+    """Where ``--preset NAME`` looks, in order: ``configs/presets`` under the working directory, then the one of
+    the dfkd source checkout."""
+    source = Path(__file__).resolve().parents[1] / "configs" / "presets"
+    return list(dict.fromkeys([Path.cwd() / "configs" / "presets", source]))
+
+
+def preset_path(name: str) -> Path:
+    """A preset given by path, or by name (``glue-quick`` -> ``configs/presets/glue-quick.json``).
+
+    Raises:
+        DfkdError: neither a file nor a known preset name (with a close match and the list).
+    """
+    from ..config import suggest
+
+    if Path(name).is_file() or name.endswith(".json") or "/" in name:  # a path: reading it says what is wrong
+        return Path(name)
+    for folder in presets_dirs():
+        if (folder / f"{name}.json").is_file():
+            return folder / f"{name}.json"
+    known = list_presets()
+    raise DfkdError(f"preset {name!r} not found{suggest(name, known)}; expected a preset file or one of: "
+                    f"{', '.join(known)}")
+
+
+def list_presets() -> list[str]:
+    """The names of the presets in :func:`presets_dirs`."""
+    return sorted({p.stem for folder in presets_dirs() if folder.is_dir() for p in folder.glob("*.json")})

@@ -54,7 +54,7 @@ def read_stages(stages: list | None, where: str = "stages") -> list[Stage] | Non
     if stages is None:
         return None
     if not isinstance(stages, list) or not stages:
-        raise DfkdError(f"{where}: expected a non-empty JSON list of stages such as configs/tinybert-two-stage.json")
+        raise DfkdError(f"{where}: expected a non-empty JSON list of stages such as configs/students/tinybert-two-stage.json")
     out = []
     for k, stage in enumerate(stages, 1):
         st = from_dict(Stage, stage, f"{where}[{k}]")

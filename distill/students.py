@@ -3,7 +3,7 @@
 Every student shares the teacher's tokenizer (and so its vocabulary), and is a ``transformers``
 sequence-classification model, so its checkpoint loads with ``AutoModelForSequenceClassification``.
 
-Spec dicts (``configs/student-*.json``)::
+Spec dicts (``configs/students/*.json``)::
 
     {"type": "config", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
      "intermediate_size": 1024}                      # BERT-style, randomly initialised
@@ -236,7 +236,7 @@ def check_student_spec(spec: dict, where: str = "student spec") -> None:
     from ..config import check_keys, check_keywords, keyword_names
 
     if not isinstance(spec, dict):
-        raise DfkdError(f"{where}: expected a JSON object such as configs/student-bert-mini.json")
+        raise DfkdError(f"{where}: expected a JSON object such as configs/students/bert-mini.json")
     settings = {k: v for k, v in spec.items() if k != "type"}
     builder = STUDENTS.get(spec.get("type", "config"))
     skip = ("teacher", "texts", "tokenizer", "pair")

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..assets import ASSETS, Asset
 from ..errors import DfkdError
 from ..files import atomic_dir
-from ..tasks import TaskSpec, column, get_task, load_task
+from ..tasks import TaskSpec, column, get_task, load_task, sample_rows
 from .data import held_out_split
 from .losses import DistillationConfig
 from .trainer import TrainingConfig
@@ -136,7 +136,8 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
             trains in ``<out>.restart-<seed>``, removed once ``out`` is written).
         val_size: rows (or fraction) held out from train for model selection.
         val_min_words: hold that slice out of rows with at least this many words only (``None``: any row).
-        limit: use only the first ``limit`` training rows (for quick tries and tests).
+        limit: train on a seeded sample of ``limit`` training rows (:func:`dfkd.tasks.sample_rows`; for quick
+            tries and tests).
         restarts: how many seeds to fine-tune (>= 1); the best on the held-out slice is kept.
 
     Returns:
@@ -155,7 +156,7 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
     card_file = out / "dfkd_teacher.json"
     if card_file.exists():
         return json.loads(card_file.read_text())
-    train = load_task(spec, "train", data_dir, limit=limit)
+    train = sample_rows(load_task(spec, "train", data_dir), limit, config.seed)
     dev = load_task(spec, "dev", data_dir)
     train, val = held_out_split(train, val_size, config.seed, min_words=val_min_words)
     base_path = resolve_base(base)

@@ -1,6 +1,6 @@
 """Benchmark the student's training step: seconds per optimizer step in float32 and under bfloat16 autocast.
 
-    python scripts/bench_distill.py [--teacher models/teacher-minilm-l6-sst2] [--student configs/glue-quick.json]
+    python scripts/bench_distill.py [--teacher models/teacher-minilm-l6-sst2] [--student configs/presets/glue-quick.json]
                                     [--lengths 24 48 80 200] [--batch-size 32] [--steps 12] [--warmup 3]
 
 Answers two questions a user asks before a long ``compare``: how fast does this machine train the student, and
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--teacher", default="models/teacher-minilm-l6-sst2",
                     help="teacher whose vocabulary and label space the student takes (asset name or folder)")
-    ap.add_argument("--student", default="configs/glue-quick.json",
+    ap.add_argument("--student", default="configs/presets/glue-quick.json",
                     help="student JSON, or a preset whose 'student' is used; its shape and dropout are timed")
     ap.add_argument("--lengths", type=int, nargs="+", default=[24, 48, 80, 200], help="tokens per example")
     ap.add_argument("--batch-size", type=int, default=32)
@@ -83,11 +83,11 @@ def main(argv: list[str] | None = None) -> dict:
             spec = json.load(f)
     except (OSError, json.JSONDecodeError) as err:
         sys.exit(f"error: cannot read student config {args.student}: {err}; expected a student JSON such as "
-                 "configs/student-bert-mini.json or a preset")
+                 "configs/students/bert-mini.json or a preset")
     spec = spec.get("student", spec) if isinstance(spec, dict) else spec
     if not isinstance(spec, dict):
         sys.exit(f"error: {args.student} holds no student object; expected a student JSON such as "
-                 "configs/student-bert-mini.json or a preset with a 'student'")
+                 "configs/students/bert-mini.json or a preset with a 'student'")
     shape = {k: spec[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
                                   "hidden_dropout_prob", "attention_probs_dropout_prob") if k in spec}
     try:

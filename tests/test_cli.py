@@ -68,7 +68,7 @@ def generator_test_settings(tiny_rewriter_dir, glove, news) -> dict[str, list[st
 @pytest.mark.slow
 def test_generate_works_for_every_registered_generator(tmp_path, sst2, tiny_teacher_dir, tiny_rewriter_dir, glove,
                                                        news, capsys):
-    from dfkd.cli import _generators
+    from dfkd.cli.common import generators as _generators
 
     settings = generator_test_settings(tiny_rewriter_dir, glove, news)
     registry = _generators()
@@ -210,7 +210,7 @@ def test_dfkd_assets_in_a_fresh_process_lists_every_asset_the_presets_name(tmp_p
     import subprocess
     import sys
 
-    wanted = set().union(*(_asset_names(read_json(p, expect=(dict, list))) for p in CONFIGS.glob("*.json")))
+    wanted = set().union(*(_asset_names(read_json(p, expect=(dict, list))) for p in CONFIGS.rglob("*.json")))
     assert "models/student-l4-h256-general" in wanted
     wanted |= {"ood/general", "models/mlm-minilm-l6"}  # the generators' defaults, named by no preset
     env = dict(os.environ, DFKD_HOME=str(tmp_path / "home"), DFKD_ASSETS=str(tmp_path / "assets"))
@@ -222,14 +222,14 @@ def test_dfkd_assets_in_a_fresh_process_lists_every_asset_the_presets_name(tmp_p
 
 
 def _presets():
-    return sorted(p for p in CONFIGS.glob("*.json"))
+    return sorted(p for p in CONFIGS.rglob("*.json"))
 
 
 @pytest.mark.parametrize("path", _presets(), ids=lambda p: p.name)
 def test_every_preset_is_read_by_the_strict_loader_and_a_misspelt_copy_is_refused(path, tmp_path):
+    from dfkd.compare import CompareConfig, make_plan
     from dfkd.distill.distiller import read_stages
     from dfkd.distill.students import check_student_spec
-    from dfkd.compare import CompareConfig, make_plan
 
     data = read_json(path, expect=(dict, list))
     bad = tmp_path / path.name
@@ -288,12 +288,12 @@ def test_cli_unknown_mixed_precision_is_one_line(tmp_path, capsys, sst2):
 def test_compare_summary_only_of_an_unfinished_multi_task_run_is_one_line(tmp_path, capsys):
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "glue"
-    assert main(["compare", "--preset", str(root / "configs" / "glue-quick.json"), "--out", str(out),
+    assert main(["compare", "--preset", str(root / "configs" / "presets" / "glue-quick.json"), "--out", str(out),
                  "--summary-only"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: task cola: no results at {out / 'cola' / 'results.json'}; expected a finished run of "
                    "that task (dfkd compare --preset ... --tasks cola)"]
-    assert main(["compare", "--preset", str(root / "configs" / "sst2-quick.json"), "--summary-only"]) == 2
+    assert main(["compare", "--preset", str(root / "configs" / "presets" / "sst2-quick.json"), "--summary-only"]) == 2
     assert capsys.readouterr().err.strip() == ("error: a summary needs a multi-task preset; expected a preset with "
                                                "a tasks list")
     assert not out.exists()
@@ -306,7 +306,7 @@ def test_committed_records_hold_no_machine_paths():
     root = CONFIGS.parent
     pattern = re.compile(r"(/work/|/root/|/home/|/tmp/|/Users/|site-packages|[A-Z]:\\\\)")
     files = [p for p in (root / "docs").rglob("*") if p.suffix in (".json", ".md", ".txt")]
-    files += [root / "README.md", *CONFIGS.glob("*.json")]
+    files += [root / "README.md", *CONFIGS.rglob("*.json")]
     found = [f"{p.relative_to(root)}: {m.group(0)}" for p in files for m in [pattern.search(p.read_text())] if m]
     assert found == []
 
@@ -315,7 +315,7 @@ def test_a_glue_task_without_data_dir_reads_the_local_asset_and_falls_back_to_th
     """`dfkd teacher --task sst2` offline used to go to the hub although glue/SST-2 was on disk."""
     import argparse
 
-    from dfkd.cli import _task
+    from dfkd.cli.common import task_of as _task
 
     args = argparse.Namespace(task="sst2", data_dir=None, train_file=None, dev_file=None)
     monkeypatch.setenv("DFKD_HOME", str(tmp_path / "home"))

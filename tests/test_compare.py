@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from dfkd.errors import DfkdError
 from dfkd.compare import ARMS, CompareConfig, run_compare
+from dfkd.errors import DfkdError
 
 from conftest import write_sst2
 
@@ -459,7 +459,7 @@ def test_a_rows_own_settings_are_its_arms_generator_settings_and_its_variant():
 def test_presets_load():
     from pathlib import Path
 
-    for p in sorted(Path(__file__).parents[1].joinpath("configs").glob("sst2-*.json")):
+    for p in sorted(Path(__file__).parents[1].joinpath("configs", "presets").glob("sst2-*.json")):
         cfg = CompareConfig.from_file(p)
         from dfkd.compare import get_arm
 

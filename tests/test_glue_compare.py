@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from dfkd.errors import DfkdError
 from dfkd.compare import CompareConfig, run_compare
+from dfkd.errors import DfkdError
 
 from conftest import BAD, FILLER, GOOD, tiny_bert_config
 
@@ -340,9 +340,9 @@ def test_zero_shot_arms_run_without_the_train_file(tmp_path, tiny_teacher_dir, t
 
 
 def test_summary_only_assembles_recorded_tasks_and_refuses_missing_or_other_settings(tmp_path, two_tasks):
-    from dfkd.errors import DfkdError
     from dfkd.compare import summarise_runs
     from dfkd.compare.provenance import portable_config as _portable_config
+    from dfkd.errors import DfkdError
 
     def record(task_config, teacher, scores, wall):
         mean = statistics.fmean(scores)

@@ -1,0 +1,180 @@
+"""What several commands share: the task flags, flags built from a settings dataclass (help with the true
+defaults, read from the class's docstring, as HfArgumentParser reads field metadata), ``--set`` pairs and the
+generate -> label -> save of a transfer set."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import typing
+from collections import Counter
+from pathlib import Path
+
+from ..config import read_json
+from ..errors import DfkdError
+
+
+def field_help(cls) -> dict[str, str]:
+    """The help of each field of a dataclass, from the ``Attributes:`` section of its docstring (``name: text``,
+    ``a / b: text`` for a shared line), first sentence only."""
+    doc = cls.__doc__ or ""
+    section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+    out: dict[str, str] = {}
+    for match in re.finditer(r"^\s{8}([\w /]+?):\s(.*?)(?=^\s{8}[\w /]+?:\s|\Z)", section, re.M | re.S):
+        text = " ".join(match.group(2).split())
+        first = re.split(r"(?<! al)(?<!e\.g)(?<!i\.e)(?<=[a-z0-9)`])\. ", text)[0].rstrip(".")
+        for name in match.group(1).split("/"):
+            out.setdefault(name.strip(), first)
+    return out
+
+
+def _flag_type(hint):
+    """The argparse ``type`` of a dataclass field's annotation (``None``: not a flag)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    for t in (bool, int, float, str):
+        if t in args:
+            return t
+    return None
+
+
+def dataclass_flags(group, cls, defaults: dict | None = None, only=None, skip=(), prefix: str = "") -> list[str]:
+    """Add a ``--<field>`` flag per scalar field of dataclass ``cls`` (all, or ``only``), whose help is the
+    field's docstring line and its real default (``defaults`` over the class's); every flag defaults to
+    ``None`` so that an unset flag leaves the value to the config file or recipe. Returns the field names."""
+    hints = typing.get_type_hints(cls)
+    helps = field_help(cls)
+    base = {f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(cls)}
+    base.update(defaults or {})
+    added = []
+    for f in dataclasses.fields(cls):
+        if (only is not None and f.name not in only) or f.name in skip:
+            continue
+        kind = _flag_type(hints[f.name])
+        if kind is None:
+            continue
+        flag = "--" + prefix + f.name.replace("_", "-")
+        help_text = f"{helps.get(f.name, f.name.replace('_', ' '))} (default: {base[f.name]})".replace("%", "%%")
+        if kind is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            group.add_argument(flag, dest=f.name, type=kind, default=None, help=help_text)
+        added.append(f.name)
+    return added
+
+
+def dataclass_values(args, names) -> dict:
+    """The flags of :func:`dataclass_flags` that were given."""
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def task_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_argument_group("task")
+    g.add_argument("--task", required=required, help="GLUE task (cola sst2 mrpc qqp stsb mnli qnli rte wnli) or a "
+                   "name for your own task given with --train-file/--dev-file")
+    g.add_argument("--data-dir", help="local GLUE task folder or asset name (e.g. glue/SST-2); "
+                   "default: glue/<TASK> when it is on disk, else the hub")
+    g.add_argument("--train-file", help="custom task: CSV/TSV/JSONL with the training rows")
+    g.add_argument("--dev-file", help="custom task: CSV/TSV/JSONL with the dev rows")
+    g.add_argument("--text-column", default="text", help="custom task: text column (default: text)")
+    g.add_argument("--text-pair-column", help="custom task: second text column, for pair tasks")
+    g.add_argument("--label-column", default="label", help="custom task: label column (default: label)")
+    g.add_argument("--label-names", help="custom task: comma-separated class names in index order "
+                   "(default: the sorted distinct labels of the train file)")
+    g.add_argument("--regression", action="store_true", help="custom task: float targets")
+
+
+def task_of(args):
+    """(TaskSpec, data_dir) from the task flags; a GLUE task without ``--data-dir`` reads the local asset
+    ``glue/<TASK>`` when it is on disk (shared assets or the cache), else the hub."""
+    from ..assets import locate, resolve
+    from ..tasks import custom_task, get_task
+
+    files = {k: v for k, v in (("train", args.train_file), ("dev", args.dev_file)) if v}
+    if files:
+        spec = custom_task(args.task, files, args.text_column, args.label_column, args.text_pair_column,
+                           args.label_names.split(",") if args.label_names else None, args.regression)
+        return spec, None
+    spec = get_task(args.task)
+    if args.data_dir:
+        return spec, resolve(args.data_dir, build=False)
+    local = locate(f"glue/{spec.glue_dir}") if spec.glue_dir else None
+    return spec, (local if local is not None and local.is_dir() else None)
+
+
+def limit_flag(p) -> None:
+    """``--limit``, one meaning everywhere (:func:`dfkd.tasks.sample_rows`)."""
+    p.add_argument("--limit", type=int, help="a seeded random sample of N task rows (a zero-shot generator: N rows); "
+                   "default: all")
+
+
+def training_flags(p: argparse.ArgumentParser, **defaults) -> None:
+    """``--config`` plus one flag per :class:`~dfkd.distill.trainer.TrainingConfig` field (``defaults``: the
+    command's own, shown in the help)."""
+    from ..distill.trainer import TrainingConfig
+
+    g = p.add_argument_group("training (TrainingConfig)")
+    g.add_argument("--config", help="JSON file with TrainingConfig fields (flags override it)")
+    dataclass_flags(g, TrainingConfig, defaults)
+
+
+def training_config(args, **defaults):
+    """The :class:`~dfkd.distill.trainer.TrainingConfig`: ``defaults``, then ``--config``, then the flags."""
+    from ..distill.trainer import TrainingConfig
+
+    values = dict(defaults)
+    where = "training settings"
+    if args.config:
+        values.update(read_json(args.config))
+        where = f"--config {args.config}"
+    for name in TrainingConfig.__dataclass_fields__:
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    return TrainingConfig.from_dict(values, where)
+
+
+def set_pairs(pairs: list[str] | None) -> dict:
+    """``--set key=value`` pairs -> a dict; values are read as JSON when they parse (numbers, lists, true)."""
+    out = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise DfkdError(f"--set {pair!r}: expected key=value, e.g. --set num_aug=8")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def generators():
+    """The generator registry with every built-in generator registered."""
+    from .. import augment, zeroshot  # noqa: F401  (they register themselves)
+    from ..transfer import GENERATORS
+
+    return GENERATORS
+
+
+def write_transfer_set(args, spec, data_dir, generator: str, settings: dict) -> None:
+    """Build one generator's transfer set, label it with ``--teacher`` when given, save it to ``--out`` and
+    print its rows per source (:func:`dfkd.distill.label.make_transfer_set`)."""
+    from ..distill.label import make_transfer_set
+
+    teacher = tokenizer = None
+    if args.teacher:
+        from ..distill.label import load_teacher
+
+        teacher, tokenizer = load_teacher(args.teacher, spec.num_labels)
+    out = Path(args.out)
+    ds, card = make_transfer_set([(generator, settings)], spec, data_dir, out, teacher, tokenizer, seed=args.seed,
+                                 card={"teacher": args.teacher} if args.teacher else None)
+    extra = f" (of {card['ood']['available_sentences']} usable sentences)" if "ood" in card else ""
+    print(f"wrote {len(ds)} rows to {out}: {dict(Counter(ds['source']))}{extra}")
+
+
+def output_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by the commands that write a transfer set."""
+    p.add_argument("--seed", type=int, default=0, help="seed of the generator's sampling (default: 0)")
+    p.add_argument("--teacher", help="also label the rows with this teacher (folder, asset name or hub id)")
+    p.add_argument("--out", required=True, help="folder of the saved transfer set")
