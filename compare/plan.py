@@ -106,11 +106,17 @@ class Plan:
                 "tasks": [describe_task(t, lim) for t, lim in zip(self.tasks, self.limits or [None] * len(self.tasks))]}
 
 
+#: what ``--dry-run`` shows of the teacher's config
+SHAPE_KEYS = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
+              "id2label")
+
+
 def describe_task(plan: TaskPlan, limit=None) -> dict:
     """One task plan as JSON-able data: folders, teacher and every row's resolved settings."""
     return {"task": plan.spec.name, "limit": limit, "out": str(plan.out), "teacher": plan.teacher,
             "data_dir": str(plan.data_dir) if plan.data_dir else None,
-            "teacher_shape": plan.teacher_shape, "seeds": plan.config.seeds,
+            "teacher_shape": {k: plan.teacher_shape.get(k) for k in SHAPE_KEYS} if plan.teacher_shape else None,
+            "seeds": plan.config.seeds,
             "rows": {r.name: {"arm": r.arm.name, "transfer_set": r.transfer_home,
                               "generators": [list(g) for g in r.generators], "student": r.student,
                               "training": asdict(r.training), "losses": asdict(r.losses),

@@ -340,7 +340,8 @@ GRADUAL_ORDER = (("intermediate_size",), ("num_hidden_layers",), ("hidden_size",
 def from_gradual_pruning(teacher, texts, tokenizer, num_hidden_layers: int = 4, hidden_size: int = 256,
                          num_attention_heads: int = 4, intermediate_size: int = 1024, steps_per_stage: int = 200,
                          layers: str | list[int] = "alternate", start: dict | None = None,
-                         calibration_rows: int = 512, seed: int = 0, **overrides):
+                         stage_training: dict | None = None, calibration_rows: int = 512, seed: int = 0,
+                         **overrides):
     """Gradual structured pruning while distilling: the student starts as ``start`` (default: the teacher
     itself) and reaches the target shape in steps, each followed by distillation on the transfer set, then
     trains at that shape for the run's budget (CoFi's final fine-tune, Xia et al. 2022).
@@ -356,6 +357,9 @@ def from_gradual_pruning(teacher, texts, tokenizer, num_hidden_layers: int = 4, 
         start: the spec of the model pruning starts from (``teacher_layers``, a ``checkpoint`` of a pretrained
             small model, ...); ``None``: a copy of the teacher.
         steps_per_stage: optimizer steps of distillation after each intermediate cut (> 0).
+        stage_training: :class:`~dfkd.distill.trainer.TrainingConfig` fields of the intermediate stages over
+            the run's (e.g. ``{"learning_rate": 5e-5}``: a student still the teacher's size trains at a
+            fine-tuning rate, not a small student's).
         overrides: ``BertConfig`` fields of the pruned students (e.g. dropout).
 
     Raises:
@@ -378,9 +382,14 @@ def gradual_stages(spec: dict) -> list[dict]:
     """
     import inspect
 
+    from ..config import from_dict
+    from .trainer import TrainingConfig
+
     params = inspect.signature(from_gradual_pruning).parameters
     settings = {k: spec.get(k, p.default) for k, p in params.items()
                 if k not in ("teacher", "texts", "tokenizer", "overrides")}
+    stage_training = dict(settings["stage_training"] or {})
+    from_dict(TrainingConfig, stage_training, "gradual_pruned stage_training")
     if not isinstance(settings["steps_per_stage"], int) or settings["steps_per_stage"] < 1:
         raise DfkdError(f"gradual_pruned: steps_per_stage {settings['steps_per_stage']!r}; expected at least 1 "
                         "optimizer step per pruning stage")
@@ -391,7 +400,8 @@ def gradual_stages(spec: dict) -> list[dict]:
         prune = {axis: settings[axis] for axis in axes}
         if "num_hidden_layers" in axes:
             prune["layers"] = settings["layers"]
-        steps.append({"prune": {**prune, **common}, "training": {"max_steps": settings["steps_per_stage"]}})
+        steps.append({"prune": {**prune, **common},
+                      "training": {**stage_training, "max_steps": settings["steps_per_stage"]}})
     steps[-1].pop("training")
     for k, step in enumerate(steps, 1):
         check_prune(step["prune"], f"gradual_pruned (pruning step {k})")
