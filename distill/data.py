@@ -41,7 +41,7 @@ def held_out_split(ds, val_size: int | float, seed: int, min_words: int | None =
             together); every other row trains. For a train split whose rows are shorter than dev's (SST-2's
             train holds the parse-tree phrases of its sentences, median 7 words; dev holds whole sentences,
             median 19), so that model selection ranks checkpoints on text like dev's. Measured on SST-2's teacher
-            (12 words, 3 seeds): no better than a random slice (docs/benchmarks.md, session 16).
+            (12 words, 3 seeds): no better than a random slice.
         source: draw the slice only from rows of this ``source`` (e.g. ``"original"``: select checkpoints on the
             task's own texts rather than on augmented ones, which students imitate far better than dev); a
             fractional ``val_size`` is then a fraction of those rows. When the dataset has an ``origin`` column

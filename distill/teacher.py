@@ -61,20 +61,19 @@ def _cfg(**kw) -> TrainingConfig:
     return TrainingConfig(**{**base, **kw})
 
 
-#: The default teachers: one recipe per shipped GLUE task, each built in 3.6-10.4 minutes alone on 2 CPU cores
-#: (session 11: SST-2 0.9025, CoLA MCC 0.308, MRPC F1 0.867, RTE 0.567 with 4 epochs (8 epochs: 0.585 in about
-#: twice the time), STS-B Pearson 0.863; see docs/benchmarks.md). Token lengths (MiniLM's WordPiece, pairs joined)
-#: at the 99th percentile of train / max:
+#: The default teachers: one recipe per shipped GLUE task, each built in 7-17 minutes alone on 2 CPU cores (dev
+#: scores in docs/benchmarks.md, "Default teachers"). Token lengths (MiniLM's WordPiece, pairs joined) at the 99th
+#: percentile of train / max:
 #: SST-2 44/66, CoLA 25/47, MRPC 83/103, RTE 197/289, STS-B 75/125, WNLI 89/108.
 TEACHER_RECIPES: dict[str, TeacherRecipe] = {r.task: r for r in (
     TeacherRecipe("sst2", "glue/SST-2", _cfg(epochs=1.5, learning_rate=6e-5, warmup_ratio=0.06, max_length=66,
                                              eval_every=700, checkpoint_every=300), val_size=2000),
-    # CoLA: 3 random restarts kept on the held-out slice (session 36: seeds 42-46 gave held-out MCC 0.410 / 0.414 /
-    # 0.378 / 0.386 / 0.390 and dev 0.273 / 0.310 / 0.280 / 0.269 / 0.263; 3 or 5 restarts keep seed 43, dev 0.310)
+    # CoLA: 3 random restarts kept on the held-out slice (seeds 42-46 give held-out MCC 0.410 / 0.414 / 0.378 /
+    # 0.386 / 0.390 and dev 0.273 / 0.310 / 0.280 / 0.269 / 0.263; 3 or 5 restarts keep seed 43, dev 0.310)
     TeacherRecipe("cola", "glue/CoLA", _cfg(epochs=5.0, max_length=48), restarts=3),
     TeacherRecipe("mrpc", "glue/MRPC", _cfg(epochs=5.0, max_length=104)),
-    # RTE starts from the MRPC teacher's encoder, as STILTs starts RTE from MNLI (session 31: dev 0.657 / 0.603 /
-    # 0.599 on seeds 42 / 1 / 2, against 0.538-0.585 for plain-encoder builds; from the STS-B teacher 0.599)
+    # RTE starts from the MRPC teacher's encoder, as STILTs starts RTE from MNLI (dev 0.657 / 0.603 / 0.599 on
+    # seeds 42 / 1 / 2, against 0.538-0.585 for plain-encoder builds; from the STS-B teacher 0.599)
     TeacherRecipe("rte", "glue/RTE", _cfg(epochs=4.0, max_length=200), base="models/teacher-minilm-l6-mrpc"),
     TeacherRecipe("stsb", "glue/STS-B", _cfg(epochs=5.0, max_length=80)),
     TeacherRecipe("wnli", "glue/WNLI", _cfg(epochs=3.0, max_length=112)),

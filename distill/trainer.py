@@ -46,7 +46,7 @@ from .label import predict_logits
 from .losses import DistillationConfig
 
 #: Values of :attr:`TrainingConfig.mixed_precision` (``accelerate``'s names).
-MIXED_PRECISION = ("no", "bf16", "fp16")
+MIXED_PRECISION = ("no", "bf16", "fp16", "auto")
 
 
 def native_cpu_bf16() -> bool:
@@ -54,12 +54,20 @@ def native_cpu_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def bf16_is_fast() -> bool:
+    """Whether bfloat16 autocast pays here: a CUDA GPU that supports it, or a CPU with native bfloat16."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return native_cpu_bf16()
+
+
 def make_accelerator(mixed_precision: str | None = None) -> Accelerator:
     """An ``Accelerator`` with the device auto-detected and the given mixed precision.
 
     Args:
-        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"``; ``None``: what ``accelerate launch
-            --mixed_precision`` set (its ``ACCELERATE_MIXED_PRECISION``), else ``"no"``.
+        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"``; ``"auto"``: ``"bf16"`` where it is fast
+            (:func:`bf16_is_fast`), else ``"no"``; ``None``: what ``accelerate launch --mixed_precision`` set (its
+            ``ACCELERATE_MIXED_PRECISION``), else ``"no"``.
 
     ``accelerate`` keeps one process-wide state that fixes the precision at the first ``Accelerator``; dfkd trains
     several models in one process (``compare``'s rows, a teacher built on first use), so when a model asks for
@@ -70,6 +78,8 @@ def make_accelerator(mixed_precision: str | None = None) -> Accelerator:
     from accelerate.utils import parse_choice_from_env
 
     wanted = mixed_precision or parse_choice_from_env("ACCELERATE_MIXED_PRECISION", "no")
+    if wanted == "auto":
+        wanted = "bf16" if bf16_is_fast() else "no"
     if AcceleratorState._shared_state and AcceleratorState().mixed_precision != wanted:
         AcceleratorState._reset_state()  # accelerate's own way to change it; PartialState (processes) stays
     acc = Accelerator(mixed_precision=wanted)
@@ -114,8 +124,10 @@ class TrainingConfig:
             gradient scaler on a GPU), while weights, optimizer state, losses and the saved model stay float32.
             On a CPU with native bfloat16 (AVX512-BF16 or AMX) ``"bf16"`` makes a 4-layer/256 student's step
             about 1.6x faster at 80-200 tokens, and glue-quick's CoLA, MRPC and RTE students 1.31x faster end to end
-            (short texts gain less; ``docs/benchmarks.md``, session 27); on a CPU without it bfloat16 is emulated
-            and slower, and a warning says so. Validation during training runs under the same autocast; the final
+            (short texts gain less); on a CPU without it bfloat16 is emulated
+            and slower, and a warning says so. ``"auto"``: ``"bf16"`` where it is fast (:func:`bf16_is_fast`: a
+            bfloat16 GPU or a CPU with native bfloat16), else float32; the GLUE presets use it, as emulated
+            bfloat16 is slower than float32. Validation during training runs under the same autocast; the final
             scoring of a saved student (``dfkd eval``, ``compare``) is float32.
         seed: seeds weights' random init, dropout and batch order.
     """

@@ -15,7 +15,7 @@ batched MLM forward passes alone (the limit).
 
 Prints sentences/s for each, the ratios a/b and a/c, GloVe load time and resident memory; the last
 line is one JSON object, with the machine it ran on (:func:`dfkd.eval.scoring.machine_info`: CPU, threads,
-torch, native bfloat16), since one machine's speed drifts (docs/benchmarks.md, session 34).
+torch, native bfloat16), since one machine's speed drifts (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -281,7 +281,7 @@ def test_cli_config_file_typo_is_one_line(tmp_path, capsys, sst2):
 def test_cli_unknown_mixed_precision_is_one_line(tmp_path, capsys, sst2):
     assert main(["distill", "--task", "sst2", str(tmp_path / "none"), "--teacher", "t", "--student", "s",
                  "--mixed-precision", "fp8", "--out", str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == ["error: mixed_precision 'fp8': expected one of no, bf16, fp16"]
+    assert capsys.readouterr().err.strip().splitlines() == ["error: mixed_precision 'fp8': expected one of no, bf16, fp16, auto"]
     assert not (tmp_path / "o").exists()
 
 

@@ -472,3 +472,8 @@ def test_mixed_precision_bf16_autocasts_the_forward_and_keeps_float32_weights_an
     monkeypatch.setattr(trainer_module, "native_cpu_bf16", lambda: False)
     with pytest.warns(UserWarning, match="no native bfloat16"):
         trainer_module.make_accelerator("bf16")
+    # "auto": bfloat16 only where it is fast (no GPU here: the CPU's native support decides)
+    if not torch.cuda.is_available():
+        assert trainer_module.make_accelerator("auto").mixed_precision == "no"
+        monkeypatch.setattr(trainer_module, "native_cpu_bf16", lambda: True)
+        assert trainer_module.make_accelerator("auto").mixed_precision == "bf16"

@@ -303,7 +303,7 @@ def test_limits_sweep_draws_the_data_efficiency_curve(tmp_path, tiny_teacher_dir
 
 @pytest.mark.slow
 def test_zero_shot_arms_run_without_the_train_file(tmp_path, tiny_teacher_dir, tiny_rewriter_dir, monkeypatch):
-    """The guard of issue 17: the ood arms (plain and adversarial) build, label, prune a student from the
+    """The zero-shot guard: the ood arms (plain and adversarial) build, label, prune a student from the
     teacher with out-of-domain text, distil and score with no train file in the task folder; only dev is read,
     for the final score."""
     import dfkd.compare.plan as plan

@@ -227,7 +227,7 @@ def corrupt(text: str, rng: random.Random) -> tuple[str, str] | None:
 
     CoLA's unacceptable sentences differ from acceptable ones by one violation of agreement, case, argument
     structure or word order (Warstadt et al. 2019), not by dropped content; word-dropped news is "unacceptable"
-    to a CoLA teacher for other reasons (session 13). One edit of a kind drawn uniformly from those that apply
+    to a CoLA teacher for other reasons. One edit of a kind drawn uniformly from those that apply
     (:data:`CORRUPTIONS`), at a uniformly drawn position:
 
     - ``agreement``: a verb or determiner of :data:`AGREEMENT_SWAPS` swapped for its other number
