@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import DfkdError
-from ..metrics import gap_recovered
+from ..metrics import gap_recovered, speedup
 from . import provenance
 from .config import EXCLUDED_FROM_AVERAGE, CompareConfig
 from .report import run_machines, write_summary_results
@@ -87,8 +87,10 @@ def _summary_arm(res: dict, a: dict) -> dict:
     out["gap_recovered"] = a.get("gap_recovered", gap_recovered(a["mean"], teacher, floor))
     gaps = [gap_recovered(x, teacher, floor) for x in a["scores"]]
     out["gap_recovered_std"] = statistics.stdev(gaps) if len(gaps) > 1 and None not in gaps else None
-    for key in ("kappa", "speedup", "speedup_b32"):
-        out[key] = a.get(key)
+    out["kappa"] = a.get("kappa")
+    teacher_row = res.get("teacher", {})
+    for key, latency in (("speedup", "latency_ms_b1"), ("speedup_b32", "latency_ms_b32")):  # recorded, or from the
+        out[key] = a.get(key, speedup(teacher_row.get(latency), a.get(latency)))            # latencies of one run
     return out
 
 
