@@ -24,7 +24,7 @@ WikiText-103 sentences, 2-4x the task's train size. Here:
    similarity) appear at all; random pairs give the negative ones. Both extremes share few words (adjacent,
    random: word overlap ~0.05-0.1) or nearly all (perturbed: ~0.86), while paraphrase corpora sit in between
    (MRPC dev: median 0.53), where a teacher's decision turns; spliced pairs fill that middle (median 0.48;
-   `scripts/probe_pair_overlap.py`).
+   ``docs/experiments/pair-overlap``).
 6. **Teacher-guided selection** (optional, ``teacher=...``): a pool of ``pool_factor`` x size candidates
    is labelled; per class predicted by the teacher, its published share of ``size`` (the task's train label
    distribution as published, :data:`PUBLISHED_LABEL_SHARES`; equal shares when unknown) is kept, highest
