@@ -126,6 +126,12 @@ class CompareConfig:
         limits: the data-efficiency curve: the same student and budget with each number of task examples
             (``0``: the zero-shot arms only; ``null``: all of train) for every arm that reads task data, written
             to ``out/[<task>/]limit-<n>/``, plus the curve (``results.json`` ``curve``, ``curve.png``).
+        students: a size sweep: named student specs (a spec, or the name of one in ``configs/students/``), each
+            crossed with every arm as the row ``<arm>@<student>``; the task's results add the size-speed frontier
+            (``frontier.png``: gap recovered against speed-up, one line per arm). ``None``: one ``student``.
+        quantize: also score every student after int8 dynamic quantization of its linear layers (torch's
+            ``quantize_dynamic``): each row's ``int8`` entry (score, gap recovered, speed-ups), what one ships
+            on a CPU.
         rows: run only these rows (arm or variant names; ``dfkd compare --rows``); every other row of the preset
             stays in ``results.json`` as recorded. With ``tasks``, each task runs those of its rows named, and a
             task with none of them is left out of the run and its summary (as ``--tasks`` does). ``None``: all.
@@ -152,6 +158,8 @@ class CompareConfig:
     stages: list | None = None
     limits: list[int | None] | None = None
     rows: list[str] | None = None
+    students: dict[str, dict | str] | None = None
+    quantize: bool = False
 
     @classmethod
     def from_file(cls, path: str | Path) -> CompareConfig:
@@ -305,3 +313,23 @@ def preset_path(name: str) -> Path:
 def list_presets() -> list[str]:
     """The names of the presets in :func:`presets_dirs`."""
     return sorted({p.stem for folder in presets_dirs() if folder.is_dir() for p in folder.glob("*.json")})
+
+
+def student_spec(value: dict | str, where: str) -> dict:
+    """A student spec given inline, or by the name of a file in ``configs/students/`` (``bert-mini-pruned``).
+
+    Raises:
+        DfkdError: a name with no such file (with a close match and the known names).
+    """
+    if isinstance(value, dict):
+        return value
+    from ..config import suggest
+
+    folders = [d.parent / "students" for d in presets_dirs()]
+    for folder in folders:
+        if (folder / f"{value}.json").is_file():
+            return read_json(folder / f"{value}.json", "student spec")
+    known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.json")})
+    raise DfkdError(f"{where}: unknown student {value!r}{suggest(value, known)}; expected a student spec or one of: "
+                    f"{', '.join(known)}")
+

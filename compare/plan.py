@@ -19,7 +19,7 @@ from ..config import from_dict
 from ..errors import DfkdError
 from ..tasks import TaskSpec, get_task, load_task
 from . import provenance
-from .config import Arm, CompareConfig, Variant, arm_names, curve_configs, get_arm
+from .config import Arm, CompareConfig, Variant, arm_names, curve_configs, get_arm, student_spec
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,11 @@ def _rows(config: CompareConfig, spec: TaskSpec, training, teacher_shape: dict |
 
     losses = from_dict(DistillationConfig, config.losses, "losses")
     check_losses(losses, "losses")
-    items = [(a, get_arm(a), None) for a in config.arms]
+    if config.students is not None and not config.students:
+        raise DfkdError("students: an empty sweep; expected named student specs such as {\"4x256\": {...}}")
+    sweep = {n: student_spec(v, f"students.{n}") for n, v in (config.students or {}).items()}
+    items = [(f"{a}@{n}" if sweep else a, get_arm(a), None) for a in config.arms for n in (sweep or [None])]
+    own_student = {f"{a}@{n}": spec for a in config.arms for n, spec in sweep.items()}
     for name, over in config.variants.items():
         variant = from_dict(Variant, over, f"variant {name!r}")
         if name in config.arms:
@@ -221,7 +225,7 @@ def _rows(config: CompareConfig, spec: TaskSpec, training, teacher_shape: dict |
             check_generator_settings(g, s, f"{where} ({g} generator)")
         key = json.dumps(generators, sort_keys=True)
         home = homes.setdefault(key, name if own else arm.name)
-        student = (v and v.student) or config.student
+        student = (v and v.student) or own_student.get(name) or config.student
         check_student_spec(student, f"variant {name!r} student" if v and v.student else "student")
         if teacher_shape is not None:
             check_student_against(student, teacher_shape, f"{label}: student")

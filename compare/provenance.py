@@ -184,7 +184,7 @@ def row_settings(config: dict, row: str) -> dict:
     """What decides one row's figures beyond the run-wide settings, in a (recorded) config: its arm's generator
     settings and, for a variant row, the variant."""
     variant = (config.get("variants") or {}).get(row)
-    arm = variant.get("arm", Variant.arm) if variant else row
+    arm = variant.get("arm", Variant.arm) if variant else row.split("@")[0]  # a sweep's row: <arm>@<student>
     return {"arm_settings": (config.get("arm_settings") or {}).get(arm, {}), "variant": variant}
 
 

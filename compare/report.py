@@ -31,8 +31,72 @@ def write_results(out: Path, results: dict, table: str, plot, chart: str = "char
 
 
 def write_task_results(results: dict, out: Path) -> dict:
-    """One task's outputs: :func:`format_compare_table` and :func:`plot_compare`."""
-    return write_results(out, results, format_compare_table(results), plot_compare)
+    """One task's outputs: :func:`format_compare_table` and :func:`plot_compare`; with a size sweep also the
+    frontier's table (in ``results.md``) and ``frontier.png`` (:func:`plot_frontier`)."""
+    table = format_compare_table(results)
+    if frontier_rows(results):
+        table += "\n\n" + format_frontier_table(results)
+        plot_frontier(results, out / "frontier.png")
+    return write_results(out, results, table, plot_compare)
+
+
+def frontier_rows(results: dict) -> dict[str, list[tuple[str, dict]]]:
+    """A size sweep's rows by arm: ``{arm: [(student name, row), ...]}`` in the sweep's order (empty without)."""
+    out: dict = {}
+    for name, a in results["arms"].items():
+        if a.get("student_name"):
+            out.setdefault(name.split("@", 1)[0], []).append((a["student_name"], a))
+    return out
+
+
+def format_frontier_table(results: dict) -> str:
+    """The size-speed frontier as markdown: per arm and student, size, speed-ups over the teacher, gap recovered
+    (mean ± std over seeds) and kappa, and the same after int8 dynamic quantization when it was scored."""
+    head = ["arm", "student", "params (M)", "speed-up b1", "speed-up b32", "gap recovered %", "κ",
+            "int8 gap recovered %", "int8 speed-up b1 / b32"]
+    lines = ["Size-speed frontier:", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for arm, rows in frontier_rows(results).items():
+        for student, a in rows:
+            sd = "" if a.get("gap_recovered_std") is None else f" ± {a['gap_recovered_std']:.1f}"
+            q = a.get("int8") or {}
+            q_sd = "" if q.get("gap_recovered_std") is None else f" ± {q['gap_recovered_std']:.1f}"
+            q_gap = "–" if q.get("gap_recovered") is None else f"{q['gap_recovered']:.1f}{q_sd}"
+            q_speed = "–" if q.get("speedup") is None else f"{q['speedup']:.2f} / {_num(q.get('speedup_b32'), '.2f')}"
+            gap = "–" if a.get("gap_recovered") is None else f"{a['gap_recovered']:.1f}{sd}"
+            lines.append("| " + " | ".join([arm, student, f"{a['params'] / 1e6:.2f}", _num(a.get("speedup"), ".2f"),
+                                            _num(a.get("speedup_b32"), ".2f"), gap, _num(a.get("kappa"), ".2f"),
+                                            q_gap, q_speed]) + " |")
+    return "\n".join(lines)
+
+
+def plot_frontier(results: dict, path: Path) -> None:
+    """Gap recovered against speed-up over the teacher, at batch 1 and at batch 32 side by side: one line per arm
+    through its students (seeds' std as error bars), int8-quantized students as hollow markers on a dashed line."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=120, sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, key, title in ((axes[0], "speedup", "batch 1"), (axes[1], "speedup_b32", "batch 32")):
+        for i, (arm, rows) in enumerate(frontier_rows(results).items()):
+            colour = colours[i % len(colours)]
+            for which, style in ((lambda a: a, "-o"), (lambda a: a.get("int8") or {}, "--o")):
+                pts = sorted((which(a)[key], which(a)["gap_recovered"], which(a).get("gap_recovered_std") or 0.0, s)
+                             for s, a in rows if which(a).get(key) and which(a).get("gap_recovered") is not None)
+                if not pts:
+                    continue
+                label = arm if style == "-o" else f"{arm} (int8)"
+                ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], fmt=style,
+                            color=colour, capsize=3, label=label, mfc="none" if style == "--o" else colour)
+                if style == "-o":
+                    for x, y, _, s in pts:
+                        ax.annotate(s, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6)
+        ax.axhline(100, ls=":", color="#c44e52", lw=1)
+        ax.axhline(0, ls=":", color="black", lw=1)
+        ax.set_xlabel(f"speed-up over the teacher, {title} (CPU)")
+        ax.set_title(f"{results['task']}: {title}", fontsize=9)
+    axes[0].set_ylabel("gap recovered over the majority answer, %")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
 
 
 def write_summary_results(results: dict, out: Path) -> dict:

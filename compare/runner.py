@@ -166,8 +166,9 @@ class TaskRunner:
                               strategy_settings=row.strategy_settings, stages=list(row.stages) if row.stages else None)
             stages["setup_s"] = round(stages.get("setup_s", 0.0) + summary.get("setup_seconds", 0.0), 1)
             stages["distill_s"] = round(stages.get("distill_s", 0.0) + summary["train_seconds"], 1)
+            needs = ("kappa", "int8") if plan.config.quantize else ("kappa",)
             score = provenance.json_cache(s_dir / "eval.json", lambda s_dir=s_dir, seed=seed:
-                                          self.student_eval(s_dir, seed, teacher), needs=("kappa",))
+                                          self.student_eval(s_dir, seed, teacher), needs=needs)
             stages["eval_s"] = round(stages.get("eval_s", 0.0) + score["eval_seconds"], 1)
             seeds.append({"seed": seed, **score, "gap_recovered": gap_recovered(score["main"], teacher.main,
                                                                                 teacher.floor),
@@ -187,11 +188,15 @@ class TaskRunner:
                 "mean": mean, "std": statistics.stdev(mains) if len(mains) > 1 else None,
                 "pct_of_teacher": pct_of_teacher(mean, teacher.main),
                 "gap_recovered": gap_recovered(mean, teacher.main, teacher.floor),
+                "gap_recovered_std": statistics.stdev([s["gap_recovered"] for s in seeds])
+                if len(seeds) > 1 and None not in [s["gap_recovered"] for s in seeds] else None,
                 "agreement": statistics.fmean(s["agreement"] for s in seeds),
                 "kappa": statistics.fmean(s["kappa"] for s in seeds), "params": first["params"],
                 "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
                 "speedup": speedup(teacher.latency[0], first["latency_ms_b1"]),
-                "speedup_b32": speedup(teacher.latency[1], first["latency_ms_b32"]), "stages_s": stages}
+                "speedup_b32": speedup(teacher.latency[1], first["latency_ms_b32"]), "stages_s": stages,
+                **({"student_name": row.name.split("@", 1)[1]} if "@" in row.name and row.variant is None else {}),
+                **({"int8": int8_entry(seeds, teacher)} if all("int8" in s for s in seeds) else {})}
 
     def label_shares(self, ds, teacher: TeacherContext) -> dict:
         """Classes (score bins for regression) as the teacher predicts them on a transfer set, next to dev's
@@ -221,6 +226,13 @@ class TaskRunner:
         # the student's own predicted classes on dev, next to the teacher's and gold's (label_shares)
         row["dev_label_shares"] = label_shares(self.plan.spec, row.pop("logits"), dev_bins(self.plan.spec, teacher.dev))
         row.pop("model", None)
+        if self.plan.config.quantize:  # the same student as shipped on a CPU: int8 linear layers
+            from ..eval.scoring import quantize_int8
+
+            q = evaluate_model(self.plan.spec, quantize_int8(model), s_tokenizer, teacher.dev, teacher.logits,
+                               teacher.main, latency=self.plan.config.latency and seed == 0,
+                               max_length=self.plan.training.max_length)
+            row["int8"] = {k: q[k] for k in ("main", "agreement", "kappa", "latency_ms_b1", "latency_ms_b32")}
         return {**row, "eval_seconds": round(time.perf_counter() - t, 1)}
 
 
@@ -230,3 +242,20 @@ def dev_bins(spec, dev) -> np.ndarray | None:
         return None
     gold = np.asarray(dev["label"], dtype=float)
     return np.linspace(gold.min(), gold.max(), 6)
+
+
+def int8_entry(seeds: list[dict], teacher: TeacherContext) -> dict:
+    """A row's int8-quantized figures from its seeds' ``int8`` scores: as the row's own (mean, std, gap
+    recovered, kappa, the first seed's latencies and speed-ups)."""
+    q = [s["int8"] for s in seeds]
+    mains = [x["main"] for x in q]
+    mean = statistics.fmean(mains)
+    return {"scores": mains, "mean": mean, "std": statistics.stdev(mains) if len(mains) > 1 else None,
+            "gap_recovered": gap_recovered(mean, teacher.main, teacher.floor),
+            "gap_recovered_std": statistics.stdev([gap_recovered(x, teacher.main, teacher.floor) for x in mains])
+            if len(mains) > 1 and teacher.main > teacher.floor else None,
+            "kappa": statistics.fmean(x["kappa"] for x in q),
+            "latency_ms_b1": q[0]["latency_ms_b1"], "latency_ms_b32": q[0]["latency_ms_b32"],
+            "speedup": speedup(teacher.latency[0], q[0]["latency_ms_b1"]),
+            "speedup_b32": speedup(teacher.latency[1], q[0]["latency_ms_b32"])}
+

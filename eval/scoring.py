@@ -142,6 +142,17 @@ def evaluate_model(task: TaskSpec, model, tokenizer, dev: Dataset, teacher_logit
     return row
 
 
+def quantize_int8(model):
+    """A copy of ``model`` with every ``torch.nn.Linear`` quantized to int8 weights with dynamic int8 activations
+    (torch's ``quantize_dynamic``: what a CPU deployment ships; embeddings and LayerNorms stay float32). CPU only.
+    """
+    import copy
+
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(copy.deepcopy(model).to("cpu").eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def evaluate_models(task: str | TaskSpec, models: list[str], data_dir=None, teacher: str | None = None,
                     split: str = "dev", latency: bool = True) -> list[dict]:
     """``dfkd eval``: score each checkpoint (and the teacher first, when given) on ``split``.

@@ -1,0 +1,94 @@
+"""The size sweep (``students``) with int8 quantization: a tiny end-to-end run, the frontier's table and chart, and
+a sweep naming an unknown student refused before any work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dfkd.compare import CompareConfig, make_plan, run_compare
+from dfkd.errors import DfkdError
+
+from conftest import write_sst2
+
+SIZES = {"2x32-ffn32": {"type": "teacher_pruned", "num_hidden_layers": 2, "hidden_size": 32,
+                        "num_attention_heads": 2, "intermediate_size": 32},
+         "1x16": {"type": "teacher_pruned", "num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 1,
+                  "intermediate_size": 32}}
+
+
+def _sweep(tmp_path, teacher, **over) -> CompareConfig:
+    folder = tmp_path / "SST-2"
+    data = folder if folder.exists() else write_sst2(folder, n_train=60, n_dev=24)
+    return CompareConfig(task="sst2", data_dir=str(data), teacher=str(teacher), arms=["original"], students=SIZES,
+                         quantize=True, seeds=2, val_size=12, out=str(tmp_path / "run"),
+                         training={"batch_size": 8, "max_steps": 3, "max_length": 16, "checkpoint_every": 0},
+                         **over)
+
+
+@pytest.mark.slow
+def test_a_size_sweep_crosses_arms_with_students_and_scores_int8_students(tmp_path, tiny_teacher_dir):
+    from dfkd.metrics import gap_recovered
+
+    result = run_compare(_sweep(tmp_path, tiny_teacher_dir))
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert list(saved["arms"]) == ["original@2x32-ffn32", "original@1x16"]
+    big, small = saved["arms"]["original@2x32-ffn32"], saved["arms"]["original@1x16"]
+    assert big["student_name"] == "2x32-ffn32" and small["student_name"] == "1x16"
+    assert big["params"] > small["params"]
+    cfg = json.loads((tmp_path / "run" / "original@1x16" / "seed-0" / "student" / "config.json").read_text())
+    assert (cfg["num_hidden_layers"], cfg["hidden_size"]) == (1, 16)
+    assert big["transfer_set"] == small["transfer_set"] == "original"  # one transfer set for the whole sweep
+    t_main, floor = saved["teacher"]["main"], saved["floor"]
+    for a in (big, small):
+        q = a["int8"]
+        assert len(q["scores"]) == 2 and q["latency_ms_b1"] > 0 and q["speedup"] > 0
+        assert q["mean"] == pytest.approx(sum(q["scores"]) / 2)
+        assert q["gap_recovered"] == gap_recovered(q["mean"], t_main, floor) or \
+            q["gap_recovered"] == pytest.approx(gap_recovered(q["mean"], t_main, floor))
+        assert a["speedup"] == pytest.approx(saved["teacher"]["latency_ms_b1"] / a["latency_ms_b1"])
+    assert "Size-speed frontier:" in result["table"] and "| original | 1x16 |" in result["table"]
+    assert (tmp_path / "run" / "frontier.png").stat().st_size > 1000
+
+
+def test_a_sweep_naming_an_unknown_student_is_refused_before_any_work(tmp_path, tiny_teacher_dir):
+    with pytest.raises(DfkdError, match=r"students.tiny: unknown student 'bert-mini-prunned' \(did you mean "
+                                        r"'bert-mini-pruned'\?\)"):
+        make_plan(_sweep(tmp_path, tiny_teacher_dir).replace(students={"tiny": "bert-mini-prunned"}))
+    with pytest.raises(DfkdError, match=r"hidden_size=64; expected 1..32"):
+        make_plan(_sweep(tmp_path, tiny_teacher_dir).replace(students={"wide": {**SIZES["1x16"], "hidden_size": 64}}))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_named_student_spec_is_read_from_configs_students(tmp_path, tiny_teacher_dir):
+    plan = make_plan(_sweep(tmp_path, tiny_teacher_dir).replace(students={"mini": "bilstm"}))
+    assert plan.tasks[0].rows[0].student["type"] == "bilstm"
+
+
+def test_the_frontier_table_and_chart_draw_each_arm_through_its_students(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from dfkd.compare.report import format_frontier_table, frontier_rows, plot_frontier
+
+    def row(student, gap, speed, q_gap):
+        return {"student_name": student, "params": 4e6, "gap_recovered": gap, "gap_recovered_std": 2.0,
+                "kappa": 0.5, "speedup": speed, "speedup_b32": 2 * speed,
+                "int8": {"gap_recovered": q_gap, "gap_recovered_std": None, "speedup": 2 * speed,
+                         "speedup_b32": 3 * speed}}
+
+    results = {"task": "mrpc", "arms": {"original@big": row("big", 80.0, 1.5, 78.0),
+                                        "original@small": row("small", 40.0, 4.0, 35.0),
+                                        "ood@big": row("big", 60.0, 1.5, 55.0), "bilstm": {"params": 1e6}}}
+    assert {a: [s for s, _ in rows] for a, rows in frontier_rows(results).items()} == {
+        "original": ["big", "small"], "ood": ["big"]}
+    table = format_frontier_table(results)
+    assert "| original | small | 4.00 | 4.00 | 8.00 | 40.0 ± 2.0 | 0.50 | 35.0 | 8.00 / 12.00 |" in table
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    plot_frontier(results, tmp_path / "f.png")
+    left, right = plt.gcf().axes
+    # per panel: original and ood, each float32 and int8 (errorbar lines), plus the 0 and 100 lines
+    xs = sorted(tuple(line.get_xdata()) for line in left.lines if len(line.get_xdata()) > 1 and line.get_xdata()[0] != 0)
+    assert (1.5, 4.0) in xs and (3.0, 8.0) in xs
+    assert [t.get_text() for t in right.get_legend().get_texts()] == ["original", "original (int8)", "ood", "ood (int8)"]
+    plt.close("all")
