@@ -433,7 +433,7 @@ def test_mixed_precision_bf16_autocasts_the_forward_and_keeps_float32_weights_an
                                                                                        monkeypatch):
     from transformers import AutoModelForSequenceClassification
 
-    from dfkd.distill import trainer as trainer_module
+    from dfkd.distill import settings as trainer_module  # make_accelerator and native_cpu_bf16 live there
 
     ds = _labelled_toy(110)
     cfg = TrainingConfig(batch_size=10, max_steps=20, learning_rate=1e-2, max_length=16, checkpoint_every=0,
@@ -467,7 +467,7 @@ def test_mixed_precision_bf16_autocasts_the_forward_and_keeps_float32_weights_an
     b = saved.state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
-    with pytest.raises(DfkdError, match="mixed_precision 'fp8': expected one of no, bf16, fp16"):
+    with pytest.raises(DfkdError, match="mixed_precision .fp8.: expected one of no, bf16, fp16, auto"):
         TrainingConfig(mixed_precision="fp8")
     monkeypatch.setattr(trainer_module, "native_cpu_bf16", lambda: False)
     with pytest.warns(UserWarning, match="no native bfloat16"):
