@@ -148,5 +148,5 @@ def ensure(name: str) -> Path:
 # (``dfkd.distill.teacher``, ``dfkd.distill.mlm``), which this base module never imports.
 for _name, _what in (("SST-2", "GLUE SST-2"), ("CoLA", "GLUE CoLA"), ("MRPC", "GLUE MRPC"), ("RTE", "GLUE RTE"),
                      ("STS-B", "GLUE STS-B (regression)"), ("WNLI", "GLUE WNLI")):
-    ASSETS.register(f"glue/{_name}", Asset(f"glue/{_name}", f"{_what} train/dev in the original TSV format"))
-ASSETS.register("ood/agnews.txt", Asset("ood/agnews.txt", "general English news text, one item per line"))
+    ASSETS.add(Asset(f"glue/{_name}", f"{_what} train/dev in the original TSV format"))
+ASSETS.add(Asset("ood/agnews.txt", "general English news text, one item per line"))

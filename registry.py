@@ -1,5 +1,8 @@
 """A small name -> object registry, one instance per kind of part (tasks, losses, students, generators, arms).
 
+One rule: a part that carries its name (a dataclass with ``name``) is registered with :meth:`Registry.add`, so the
+name is written once; a function or class is registered with the ``@REGISTRY.register(name)`` decorator.
+
 Modelled on torchdistill's registries: a new part is a decorated function or class plus a name in a config.
 """
 
@@ -38,6 +41,11 @@ class Registry(Generic[T]):
             return item
 
         return add if obj is None else add(obj)
+
+    def add(self, obj: T) -> T:
+        """Register ``obj`` under its own ``name`` attribute: the one way a part that knows its name is
+        registered, so the name is written once."""
+        return self.register(obj.name, obj)
 
     def get(self, name: str) -> T:
         try:

@@ -79,7 +79,7 @@ _STD = {"train": "train.tsv", "dev": "dev.tsv"}
 
 def _glue(name, glue_dir, labels, metrics, main, tsv_columns, hub_columns, pair=False, header=True,
           files=None, hub_splits=None):
-    TASKS.register(name, TaskSpec(
+    TASKS.add(TaskSpec(
         name=name, label_names=tuple(labels), metrics=tuple(metrics), main_metric=main, pair=pair,
         glue_dir=glue_dir, tsv_columns=tuple(tsv_columns), tsv_header=header, files=files or dict(_STD),
         hub_name=name, hub_columns=tuple(hub_columns), hub_splits=hub_splits or dict(_HUB_SPLITS)))

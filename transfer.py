@@ -99,7 +99,7 @@ def register_generator(name: str, source: str, reads_task_data: bool = True, des
                             f"generate(task, *, {', '.join(COMMON)}, **settings)")
         if source not in SOURCES:
             SOURCES.append(source)
-        GENERATORS.register(name, Generator(name, fn, source, reads_task_data,
+        GENERATORS.add(Generator(name, fn, source, reads_task_data,
                                             description or (fn.__doc__ or "").strip().splitlines()[0], check))
         if check is None:
             return fn

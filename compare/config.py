@@ -33,9 +33,9 @@ class Arm:
 
 
 ARMS: Registry[Arm] = Registry("compare arm")
-ARMS.register("augment", Arm("augment", (("augment", {"method": "tinybert"}),),
+ARMS.add(Arm("augment", (("augment", {"method": "tinybert"}),),
                              "augmented KD: the train texts plus TinyBERT variants of each, relabelled by the teacher"))
-ARMS.register("ood+adversarial", Arm("ood+adversarial", (("ood", {}),),
+ARMS.add(Arm("ood+adversarial", (("ood", {}),),
                                      "zero-shot KD: out-of-domain sentences plus MATE-KD-style adversarial rewrites",
                                      strategy="adversarial"))
 

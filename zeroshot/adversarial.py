@@ -349,4 +349,4 @@ def _build_adversarial(student, tokenizer, task, config, losses, selection, out_
                               rewriter_tokenizer, settings, desc=f"adversarial {desc}")
 
 
-STRATEGIES.register("adversarial", Strategy("adversarial", _build_adversarial, AdversarialConfig))
+STRATEGIES.add(Strategy("adversarial", _build_adversarial, AdversarialConfig))

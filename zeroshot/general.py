@@ -217,7 +217,7 @@ def build_default_general(out: Path) -> None:
     general_distill("minilm-l6", ["ood/general"], out, GeneralConfig())
 
 
-ASSETS.register("models/student-l4-h256-general", Asset(
+ASSETS.add(Asset(
     "models/student-l4-h256-general", "general-distilled student (TinyBERT stage 1, offline): MiniLM-L6 pruned to "
     "4 x 256 and distilled on ood/general with embedding, hidden-state and attention MSE",
     build_default_general, "the general-distilled student is not shipped; building it distils on ood/general",
