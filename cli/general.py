@@ -11,7 +11,7 @@ HELP = ("general distillation (TinyBERT stage 1, offline): the base encoder into
 
 
 def register(sub) -> None:
-    from ..zeroshot.general import GeneralConfig
+    from ..distill.task_agnostic import GeneralConfig
 
     p = sub.add_parser("general", help=HELP, description=HELP)
     p.add_argument("--base", default="minilm-l6", help="the encoder distilled (default: minilm-l6)")
@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
-    from ..zeroshot.general import GeneralConfig, general_distill
+    from ..distill.task_agnostic import GeneralConfig, general_distill
 
     config = GeneralConfig.from_dict(dataclass_values(args, args.own))
     card = general_distill(args.base, args.source, args.out, config, student=args.student)

@@ -60,7 +60,7 @@ def test_general_distillation_lowers_the_held_out_loss_and_reloads_as_a_checkpoi
 def test_a_student_with_another_vocabulary_is_refused(tmp_path, text, tiny_base_dir):
     from transformers import BertConfig, BertForSequenceClassification
 
-    from dfkd.zeroshot.general import GeneralConfig, general_distill
+    from dfkd.distill.task_agnostic import GeneralConfig, general_distill
 
     other = tmp_path / "other"
     BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=16, num_hidden_layers=1,

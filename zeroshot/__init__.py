@@ -15,7 +15,6 @@ from ..transfer import register_generator
 from . import (
     adversarial,  # noqa: F401  (registers the training strategy "adversarial")
     corpus,  # noqa: F401  (registers the asset ood/general)
-    general,  # noqa: F401  (registers the asset models/student-l4-h256-general)
 )
 from .adversarial import mlm_rewrite
 from .ood import (

@@ -54,7 +54,7 @@ from ..assets import ASSETS, Asset
 from ..errors import DfkdError
 from ..files import atomic_dir
 from ..registry import Registry
-from .ood import CORPUS_CARD, _key, clean_sentence, split_sentences
+from ..text import CORPUS_CARD, clean_sentence, split_sentences, text_key
 
 MIN_WORDS, MAX_WORDS = 3, 80
 
@@ -232,7 +232,7 @@ def build_corpus(sources: list[str] | tuple[str, ...], out: str | Path, min_word
                 if not min_words <= len(clean.split()) <= max_words:
                     s["dropped_length"] += 1
                     continue
-                key = _key(clean)
+                key = text_key(clean)
                 if key in seen:
                     s["duplicates"] += 1
                     continue

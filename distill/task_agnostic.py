@@ -1,4 +1,5 @@
-"""General distillation, offline (``dfkd general``): TinyBERT's first stage on general text, no task data.
+"""Task-agnostic (general) distillation, offline (``dfkd general``): TinyBERT's first stage on general text, no
+task data, no teacher of a task.
 
 TinyBERT (Jiao et al. 2020, "TinyBERT: Distilling BERT for Natural Language Understanding", §3.2) first distils
 the pre-trained encoder into the small student on general text with the task-agnostic layer-wise losses
@@ -27,10 +28,10 @@ import torch
 
 from ..assets import ASSETS, Asset
 from ..config import from_dict
-from ..distill.data import loader
-from ..distill.losses import DistillationConfig
-from ..distill.trainer import Trainer, TrainingConfig
 from ..errors import DfkdError
+from .data import loader
+from .losses import DistillationConfig
+from .trainer import Trainer, TrainingConfig
 
 CARD = "dfkd_general.json"
 
@@ -116,8 +117,8 @@ class GeneralTrainer(Trainer):
     def finish_extra(self, final_dir: Path, summary: dict) -> None:
         from transformers import AutoModelForSequenceClassification
 
-        from ..distill.layerwise import use_attention_scores
-        from ..distill.students import count_parameters
+        from .layerwise import use_attention_scores
+        from .students import count_parameters
 
         best = AutoModelForSequenceClassification.from_pretrained(final_dir).to(self.accelerator.device)
         use_attention_scores(best)
@@ -155,9 +156,9 @@ def general_distill(base: str, sources: list[str], out: str | Path, config: Gene
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..distill.prune import prune_teacher, teacher_importance, top_indices
-    from ..distill.teacher import _base_package, resolve_base
-    from .ood import candidate_documents
+    from ..text import candidate_documents
+    from .prune import prune_teacher, teacher_importance, top_indices
+    from .teacher import _base_package, resolve_base
 
     config = config or GeneralConfig()
     out = Path(out)
