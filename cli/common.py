@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import re
 import typing
@@ -16,13 +17,15 @@ from ..config import read_json
 from ..errors import DfkdError
 
 
-def field_help(cls) -> dict[str, str]:
-    """The help of each field of a dataclass, from the ``Attributes:`` section of its docstring (``name: text``,
-    ``a / b: text`` for a shared line), first sentence only."""
-    doc = cls.__doc__ or ""
-    section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+def doc_help(obj, section: str) -> dict[str, str]:
+    """The help of each name in one section of ``obj``'s Google-style docstring (``Attributes:`` of a settings
+    dataclass, ``Args:`` of a function): ``name: text`` or ``a / b: text`` for a shared line, first sentence only.
+    """
+    doc = inspect.getdoc(obj) or ""
+    body = doc.split(f"{section}:\n", 1)[1] if f"{section}:\n" in doc else ""
+    body = re.split(r"^\S", body, maxsplit=1, flags=re.M)[0]  # up to the next section (Returns:, Raises:, ...)
     out: dict[str, str] = {}
-    for match in re.finditer(r"^\s{8}([\w /]+?):\s(.*?)(?=^\s{8}[\w /]+?:\s|\Z)", section, re.M | re.S):
+    for match in re.finditer(r"^ {4}([\w /]+?):\s(.*?)(?=^ {4}[\w /]+?:\s|\Z)", body, re.M | re.S):
         text = " ".join(match.group(2).split())
         first = re.split(r"(?<! al)(?<!e\.g)(?<!i\.e)(?<=[a-z0-9)`])\. ", text)[0].rstrip(".")
         for name in match.group(1).split("/"):
@@ -44,7 +47,7 @@ def dataclass_flags(group, cls, defaults: dict | None = None, only=None, skip=()
     field's docstring line and its real default (``defaults`` over the class's); every flag defaults to
     ``None`` so that an unset flag leaves the value to the config file or recipe. Returns the field names."""
     hints = typing.get_type_hints(cls)
-    helps = field_help(cls)
+    helps = doc_help(cls, "Attributes")
     base = {f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(cls)}
     base.update(defaults or {})
     added = []

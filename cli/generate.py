@@ -8,10 +8,10 @@ help shows the real defaults and a new setting needs no CLI code.
 from __future__ import annotations
 
 import inspect
-import re
 import typing
 
 from .common import (
+    doc_help,
     generators,
     limit_flag,
     output_flags,
@@ -27,25 +27,13 @@ SKIP = {"self", "task", "data_dir", "seed", "split", "limit", "work_dir", "token
         "stop_words", "mask_token", "max_length"}
 
 
-def arg_help(fn) -> dict[str, str]:
-    """The first sentence of each argument's line in the ``Args:`` section of a docstring (``a / b: text`` too)."""
-    doc = inspect.getdoc(fn) or ""
-    section = doc.split("Args:", 1)[1].split("\n\n", 1)[0] if "Args:" in doc else ""
-    out = {}
-    for match in re.finditer(r"^ {4}([\w /]+?):\s(.*?)(?=^ {4}[\w /]+?:\s|\Z)", section, re.M | re.S):
-        text = re.split(r"(?<! al)(?<!e\.g)(?<!i\.e)(?<=[a-z0-9)`])\. ", " ".join(match.group(2).split()))[0].rstrip(".")
-        for name in match.group(1).split("/"):
-            out.setdefault(name.strip(), text)
-    return out
-
-
 def signature_flags(group, fns, rename: dict | None = None) -> list[str]:
     """A flag per scalar (or list-of-strings) keyword parameter of ``fns`` (first one wins), with the
     parameter's docstring line and default; ``rename`` maps a parameter to another flag name. Returns the
     parameter names."""
     added = []
     for fn in fns:
-        helps = arg_help(fn)
+        helps = doc_help(fn, "Args")
         hints = typing.get_type_hints(fn)
         for name, p in inspect.signature(fn).parameters.items():
             if name in SKIP or name in added or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
