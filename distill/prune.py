@@ -112,6 +112,17 @@ def teacher_importance(teacher, tokenizer, texts: list[str], max_length: int = 1
             "neurons": neurons / tokens, "layers": layers / tokens}
 
 
+def calibrated_importance(model, tokenizer, texts: list[str], calibration_rows: int = 512, seed: int = 0) -> dict:
+    """:func:`teacher_importance` of ``model`` over a ``seed``-ed sample of ``calibration_rows`` of ``texts`` (all of
+    them, in order, when there are no more than that)."""
+    import random
+
+    rows = list(texts)
+    if len(rows) > calibration_rows:
+        rows = random.Random(seed).sample(rows, calibration_rows)
+    return teacher_importance(model, tokenizer, rows)
+
+
 def top_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` largest scores, in increasing index order (ties: lower index first)."""
     order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))[:k]
@@ -240,12 +251,7 @@ def from_teacher_pruned(teacher, texts, tokenizer, num_hidden_layers: int = 4, h
     Raises:
         DfkdError: a non-BERT teacher, a shape that does not fit inside the teacher's, no texts.
     """
-    import random
-
-    rows = list(texts)
-    if len(rows) > calibration_rows:
-        rows = random.Random(seed).sample(rows, calibration_rows)
-    importance = teacher_importance(teacher, tokenizer, rows)
+    importance = calibrated_importance(teacher, tokenizer, texts, calibration_rows, seed)
     return prune_teacher(teacher, importance, num_hidden_layers, hidden_size, num_attention_heads,
                          intermediate_size, layers, **overrides)
 
@@ -285,8 +291,6 @@ def prune_model(model, tokenizer, texts: list[str], num_hidden_layers: int | Non
     Raises:
         DfkdError: a shape larger than ``model``'s or that does not divide into heads, a non-BERT model, no texts.
     """
-    import random
-
     c = model.config
     shape = {"num_hidden_layers": num_hidden_layers or c.num_hidden_layers,
              "hidden_size": hidden_size or c.hidden_size,
@@ -296,10 +300,7 @@ def prune_model(model, tokenizer, texts: list[str], num_hidden_layers: int | Non
         layers = alternate_layers(c.num_hidden_layers, shape["num_hidden_layers"])
     elif layers == "importance":
         layers = None
-    rows = list(texts)
-    if len(rows) > calibration_rows:
-        rows = random.Random(seed).sample(rows, calibration_rows)
-    importance = teacher_importance(model, tokenizer, rows)
+    importance = calibrated_importance(model, tokenizer, texts, calibration_rows, seed)
     keep = {k: getattr(c, k) for k in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")}
     return prune_teacher(model, importance, **shape, layers=layers, **{**keep, **overrides})
 
