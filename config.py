@@ -30,6 +30,22 @@ def suggest(key: str, allowed: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def parse_assignment(pair: str, example: str) -> tuple[str, Any]:
+    """One ``--set key=value``: the key, and the value read as JSON when it parses (numbers, lists, objects,
+    true/null), else the string itself.
+
+    Raises:
+        DfkdError: no ``=`` or no key; the message shows ``example`` (e.g. ``"num_aug=8"``).
+    """
+    key, eq, raw = pair.partition("=")
+    if not eq or not key:
+        raise DfkdError(f"--set {pair!r}: expected key=value, e.g. --set {example}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
 def check_keys(data: dict, allowed: Iterable[str], where: str) -> None:
     """Raise one :class:`DfkdError` line for the first key of ``data`` not in ``allowed``.
 

@@ -7,14 +7,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-import json
 import re
 import typing
 from collections import Counter
 from pathlib import Path
 
-from ..config import read_json
-from ..errors import DfkdError
+from ..config import parse_assignment, read_json
 
 
 def doc_help(obj, section: str) -> dict[str, str]:
@@ -139,16 +137,7 @@ def training_config(args, **defaults):
 
 def set_pairs(pairs: list[str] | None) -> dict:
     """``--set key=value`` pairs -> a dict; values are read as JSON when they parse (numbers, lists, true)."""
-    out = {}
-    for pair in pairs or []:
-        key, eq, value = pair.partition("=")
-        if not eq or not key:
-            raise DfkdError(f"--set {pair!r}: expected key=value, e.g. --set num_aug=8")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    return dict(parse_assignment(pair, "num_aug=8") for pair in pairs or [])
 
 
 def generators():

@@ -217,17 +217,11 @@ def set_value(config: CompareConfig, assignment: str) -> CompareConfig:
     Raises:
         DfkdError: no ``=``; an unknown top-level key (with a close match), or what reading the result raises.
     """
-    import json
     from dataclasses import asdict
 
-    key, eq, raw = assignment.partition("=")
-    if not eq or not key:
-        raise DfkdError(f"--set {assignment!r}: expected key=value, e.g. --set training.max_steps=300")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    from ..config import suggest
+    from ..config import parse_assignment, suggest
+
+    key, value = parse_assignment(assignment, "training.max_steps=300")
     from ..distill.losses import DistillationConfig
     from ..distill.trainer import TrainingConfig
 
