@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from datasets import Dataset
@@ -41,7 +42,17 @@ class TaskSpec:
             ``(text, text_pair, label)``; ``text_pair`` is ``None`` for single-sentence tasks.
         tsv_header: whether the GLUE TSV files have a header row (CoLA's do not).
         files: split name -> file name inside the GLUE folder (or, for a custom task, a full path).
-        hub_name / hub_columns / hub_splits: the task on the hub (``nyu-mll/glue``) and its column/split names.
+        hub_name / hub_columns / hub_splits: the task in a ``datasets`` dataset (``nyu-mll/glue`` for GLUE): its
+            config name, its ``(text, text_pair, label)`` column names and dfkd split -> the dataset's split.
+        dataset: a ``datasets`` id (``load_dataset(dataset, hub_name)``) the task reads (GLUE: ``nyu-mll/glue``,
+            read only without a local folder).
+        disk: a ``save_to_disk`` folder the task reads (custom tasks).
+        regression: the kind, when it cannot be told from ``label_names`` (a custom task whose class names come
+            from the teacher); ``None``: regression exactly when there are no label names.
+        file_label_names: the class order integer labels in the data files index, when ``label_names`` were put
+            in the teacher's order (:func:`align_labels`); empty: the same as ``label_names``.
+        max_length: the token length a custom task's models read (:func:`length_from_data`); ``None``: the
+            training settings' own.
     """
 
     name: str
@@ -56,10 +67,20 @@ class TaskSpec:
     hub_name: str | None = None
     hub_columns: tuple = ()
     hub_splits: dict[str, str] = field(default_factory=dict)
+    dataset: str | None = None
+    disk: str | None = None
+    regression: bool | None = None
+    file_label_names: tuple[str, ...] = ()
+    max_length: int | None = None
 
     @property
     def is_regression(self) -> bool:
-        return not self.label_names
+        return self.regression if self.regression is not None else not self.label_names
+
+    @property
+    def is_custom(self) -> bool:
+        """A user's task (not one of the registered GLUE tasks)."""
+        return self.glue_dir is None
 
     @property
     def num_labels(self) -> int:
@@ -82,7 +103,8 @@ def _glue(name, glue_dir, labels, metrics, main, tsv_columns, hub_columns, pair=
     TASKS.add(TaskSpec(
         name=name, label_names=tuple(labels), metrics=tuple(metrics), main_metric=main, pair=pair,
         glue_dir=glue_dir, tsv_columns=tuple(tsv_columns), tsv_header=header, files=files or dict(_STD),
-        hub_name=name, hub_columns=tuple(hub_columns), hub_splits=hub_splits or dict(_HUB_SPLITS)))
+        hub_name=name, hub_columns=tuple(hub_columns), hub_splits=hub_splits or dict(_HUB_SPLITS),
+        dataset="nyu-mll/glue"))
 
 
 # CoLA has no header: source, label, original label, sentence.
@@ -108,14 +130,17 @@ _glue("wnli", "WNLI", ["not_entailment", "entailment"], ["accuracy"], "accuracy"
       ("sentence1", "sentence2", "label"), ("sentence1", "sentence2", "label"), pair=True)
 
 
-def get_task(name: str | TaskSpec) -> TaskSpec:
-    """Return a registered task (names are case-insensitive and ignore ``-``: ``SST-2`` is ``sst2``).
+def get_task(name: str | TaskSpec | dict, data_dir: str | Path | None = None) -> TaskSpec:
+    """Return a registered task (names are case-insensitive and ignore ``-``: ``SST-2`` is ``sst2``), or a user's
+    task described by a dict (:class:`CustomTask`'s fields, as a preset or a transfer-set card writes it).
 
     Raises:
-        DfkdError: unknown task name.
+        DfkdError: unknown task name, or a bad custom-task description.
     """
     if isinstance(name, TaskSpec):
         return name
+    if isinstance(name, dict):
+        return task_from_dict(name, data_dir=data_dir)
     return TASKS.get(name.lower().replace("-", ""))
 
 
@@ -128,42 +153,176 @@ def column(ds: Dataset, name: str) -> list:
     return ds[name][:]
 
 
-def custom_task(name: str, files: dict[str, str], text_column: str, label_column: str,
-                text_pair_column: str | None = None, label_names: list[str] | None = None,
-                regression: bool = False) -> TaskSpec:
-    """Describe a user's task stored in CSV, TSV or JSONL files with named columns.
+@dataclass
+class CustomTask:
+    """A user's task, as a preset's ``task`` (or a ``tasks`` entry) and a transfer-set card write it.
 
-    Args:
-        files: split name -> path (``{"train": "train.csv", "dev": "dev.csv"}``).
-        label_names: class names in index order. When omitted, they are the sorted distinct labels of the
-            ``train`` file (or the first file given). Integer labels are read as class indices when
-            ``label_names`` is given.
-        regression: float targets; ``label_names`` must then be empty.
+    The data is one of: ``files`` (CSV, TSV, JSONL or Parquet, relative to the run's ``data_dir`` when one is
+    given), a ``datasets`` id (``dataset`` with ``dataset_config`` and ``splits``) or a ``save_to_disk`` folder
+    (``disk``, with ``splits``); none of them for a zero-shot run, whose label names then come from the teacher.
 
-    Returns:
-        A :class:`TaskSpec` whose metrics are ``accuracy`` + ``f1`` (2 classes, main ``accuracy``),
-        ``accuracy`` (more classes) or ``pearson`` + ``spearmanr`` (regression).
+    Attributes:
+        name: the task's name in tables and folders.
+        files: dfkd split (``train``, ``dev``) -> file.
+        dataset / dataset_config: a ``datasets`` id and its config.
+        disk: a folder written by ``Dataset(Dict).save_to_disk``.
+        splits: dfkd split -> the dataset's split (default ``{"train": "train", "dev": "validation"}``).
+        text / text_pair / label: the column names (``text_pair``: pair tasks only).
+        kind: ``"classification"`` or ``"regression"``.
+        label_names: class names in index order; default: the dataset's ``ClassLabel`` names, else the sorted
+            distinct labels of ``train``, else (no data) the teacher's ``id2label``.
+        metric: the main metric: ``accuracy``, ``f1`` (2 classes) or ``matthews_correlation`` for
+            classification, ``pearson`` or ``spearmanr`` for regression (default: the first).
+    """
+
+    name: str
+    files: dict[str, str] | None = None
+    dataset: str | None = None
+    dataset_config: str | None = None
+    disk: str | None = None
+    splits: dict[str, str] | None = None
+    text: str = "text"
+    text_pair: str | None = None
+    label: str = "label"
+    kind: str = "classification"
+    label_names: list[str] | None = None
+    metric: str | None = None
+
+
+_METRICS = {"classification": ("accuracy", "f1", "matthews_correlation"), "regression": ("pearson", "spearmanr")}
+
+
+def task_from_dict(data: dict, where: str = "task", data_dir: str | Path | None = None) -> TaskSpec:
+    """A :class:`TaskSpec` from a :class:`CustomTask` dict (read strictly: unknown keys are refused).
 
     Raises:
-        DfkdError: missing file, missing column, fewer than two labels.
+        DfkdError: an unknown key or wrong type, more than one data source, a bad kind or metric, and what
+            :func:`custom_task` raises.
     """
-    if not files:
-        raise DfkdError("a custom task needs at least one data file (e.g. --train-file)")
+    from .config import from_dict
+
+    c = from_dict(CustomTask, data, where)
+    return custom_task(c.name, c.files or {}, c.text, c.label, c.text_pair, c.label_names,
+                       regression=c.kind == "regression", kind=c.kind, metric=c.metric, dataset=c.dataset,
+                       dataset_config=c.dataset_config, disk=c.disk, splits=c.splits, data_dir=data_dir)
+
+
+def task_to_dict(spec: TaskSpec) -> dict | str:
+    """What a card records of a task: a registered task's name, or a custom task as :class:`CustomTask` fields
+    (its label names in the order the models use), so :func:`get_task` gives the task back."""
+    if not spec.is_custom:
+        return spec.name
+    text, pair, label = spec.tsv_columns or ("text", None, "label")
+    out = {"name": spec.name, "text": text, "text_pair": pair, "label": label,
+           "kind": "regression" if spec.is_regression else "classification",
+           "label_names": list(spec.label_names) or None, "metric": spec.main_metric}
+    if spec.dataset or spec.disk:
+        out.update(dataset=spec.dataset, dataset_config=spec.hub_name, disk=spec.disk, splits=dict(spec.files))
+    elif spec.files:
+        out["files"] = {k: str(Path(v).resolve()) if Path(v).exists() else v for k, v in spec.files.items()}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def custom_task(name: str, files: dict[str, str], text_column: str = "text", label_column: str = "label",
+                text_pair_column: str | None = None, label_names: list[str] | None = None,
+                regression: bool = False, kind: str | None = None, metric: str | None = None,
+                dataset: str | None = None, dataset_config: str | None = None, disk: str | None = None,
+                splits: dict[str, str] | None = None, data_dir: str | Path | None = None) -> TaskSpec:
+    """Describe a user's task: files with named columns, a ``datasets`` id, a ``save_to_disk`` folder, or no
+    data at all (a zero-shot run; the label names then come from the teacher, :func:`align_labels`).
+
+    Args:
+        files: split name -> path (``{"train": "train.csv", "dev": "dev.csv"}``), relative to ``data_dir``
+            when given.
+        label_names: class names in index order. When omitted: the dataset's ``ClassLabel`` names, else the
+            sorted distinct labels of the ``train`` split (or the first split given). Integer labels are read
+            as class indices when ``label_names`` is given.
+        regression / kind: float targets (``kind="regression"``); ``label_names`` must then be empty.
+        metric: the main metric (see :class:`CustomTask`).
+        dataset / dataset_config / disk / splits: the ``datasets`` source and dfkd split -> its split.
+
+    Returns:
+        A :class:`TaskSpec` whose metrics are ``accuracy`` + ``f1`` (2 classes), ``accuracy`` (more classes) or
+        ``pearson`` + ``spearmanr`` (regression), the main one first.
+
+    Raises:
+        DfkdError: two data sources, a missing file or column, fewer than two labels, an unknown kind or metric.
+    """
+    kind = kind or ("regression" if regression else "classification")
+    if kind not in _METRICS:
+        raise DfkdError(f"task {name!r}: kind {kind!r}; expected 'classification' or 'regression'")
+    regression = kind == "regression"
+    if sum(bool(x) for x in (files, dataset, disk)) > 1:
+        raise DfkdError(f"task {name!r}: give one data source (files, dataset or disk), not several")
+    source_files = dict(files or {})
+    if dataset or disk:
+        source_files = dict(splits or _HUB_SPLITS)
+    spec = TaskSpec(name=name, label_names=(), metrics=(), main_metric="", pair=text_pair_column is not None,
+                    files=source_files, tsv_columns=(text_column, text_pair_column, label_column),
+                    hub_name=dataset_config, dataset=dataset, disk=disk, regression=regression)
     if regression:
+        if label_names:
+            raise DfkdError(f"task {name!r} is a regression task; expected no label_names, got {label_names}")
         labels: tuple[str, ...] = ()
     elif label_names:
-        labels = tuple(label_names)
+        labels = tuple(str(x) for x in label_names)
+    elif source_files:
+        split = "train" if "train" in source_files else next(iter(source_files))
+        labels = _labels_in_data(spec, split, data_dir)
     else:
-        first = files.get("train") or next(iter(files.values()))
-        rows = _read_table(Path(first))
-        _need_columns(rows[0] if rows else {}, [label_column], first)
-        labels = tuple(sorted({str(r[label_column]).strip() for r in rows}))
-    if not regression and len(labels) < 2:
+        labels = ()  # from the teacher (align_labels)
+    if not regression and labels and len(labels) < 2:
         raise DfkdError(f"custom task {name!r} needs at least 2 label names, got {list(labels)}")
-    metrics = ("pearson", "spearmanr") if regression else (("accuracy", "f1") if len(labels) == 2 else ("accuracy",))
-    return TaskSpec(name=name, label_names=labels, metrics=metrics, main_metric=metrics[0],
-                    pair=text_pair_column is not None, files=dict(files),
-                    tsv_columns=(text_column, text_pair_column, label_column))
+    return with_labels(spec, labels, metric)
+
+
+def with_labels(spec: TaskSpec, labels: tuple[str, ...], metric: str | None = None) -> TaskSpec:
+    """``spec`` with these class names and its metrics chosen for them (``metric`` first when given).
+
+    Raises:
+        DfkdError: a metric that does not fit the task's kind or number of classes.
+    """
+    kind = "regression" if spec.is_regression else "classification"
+    metrics = ("pearson", "spearmanr") if kind == "regression" else (
+        ("accuracy", "f1") if len(labels) == 2 else ("accuracy",))
+    metric = metric or (spec.main_metric or metrics[0])
+    allowed = _METRICS[kind] if kind == "regression" or len(labels) == 2 else ("accuracy", "matthews_correlation")
+    if metric not in allowed:
+        raise DfkdError(f"task {spec.name!r}: metric {metric!r} does not fit a {kind} task"
+                        f"{'' if kind == 'regression' else f' with {len(labels)} classes'}; expected one of "
+                        f"{list(allowed)}")
+    metrics = (metric, *[m for m in metrics if m != metric])
+    return replace(spec, label_names=tuple(labels), metrics=metrics, main_metric=metric)
+
+
+def _labels_in_data(spec: TaskSpec, split: str, data_dir) -> tuple[str, ...]:
+    """A custom task's class names from its data: ``ClassLabel`` names, else the sorted distinct labels."""
+    label_column = spec.tsv_columns[2]
+    if spec.dataset or spec.disk:
+        raw = _load_source(spec, split)
+        feature = raw.features.get(label_column)
+        if feature is not None and hasattr(feature, "names"):
+            return tuple(feature.names)
+        if label_column not in raw.column_names:
+            raise DfkdError(f"{_where(spec, split)}: missing column {label_column!r}; it has {raw.column_names}")
+        return tuple(sorted({str(v).strip() for v in raw[label_column]}))
+    path = _file_path(spec, split, data_dir)
+    rows = _read_table(path)
+    if not rows:
+        raise DfkdError(f"{path} has no data rows; expected a non-empty {split} split")
+    _need_columns(rows[0], [label_column], path)
+    return tuple(sorted({str(r[label_column]).strip() for r in rows}))
+
+
+def _file_path(spec: TaskSpec, split: str, data_dir) -> Path:
+    return Path(data_dir) / spec.files[split] if data_dir is not None else Path(spec.files[split])
+
+
+def _where(spec: TaskSpec, split: str) -> str:
+    if spec.disk:
+        return f"save_to_disk folder {spec.disk} split {spec.files[split]!r}"
+    return f"dataset {spec.dataset!r}" + (f" ({spec.hub_name})" if spec.hub_name else "") + \
+        f" split {spec.files[split]!r}"
 
 
 def load_task(task: str | TaskSpec, split: str, data_dir: str | Path | None = None,
@@ -185,10 +344,17 @@ def load_task(task: str | TaskSpec, split: str, data_dir: str | Path | None = No
     """
     spec = get_task(task)
     if split not in spec.files:
-        raise DfkdError(f"task {spec.name!r} has no split {split!r}; expected one of: {', '.join(spec.splits)}")
+        raise DfkdError(f"task {spec.name!r} has no split {split!r}; expected one of: {', '.join(spec.splits) or 'none'}"
+                        + (" (a task without data files: give files, a dataset or a save_to_disk folder)"
+                           if not spec.files else ""))
     if spec.glue_dir is not None and data_dir is None:
         return _load_hub(spec, split, limit, extra_columns)
-    path = Path(data_dir) / spec.files[split] if data_dir is not None else Path(spec.files[split])
+    if spec.is_custom and (spec.dataset or spec.disk):
+        raw = _load_source(spec, split)
+        raw = raw.select(range(min(limit, len(raw)))) if limit is not None else raw
+        rows = [dict(r, _line=i) for i, r in enumerate(raw.to_list())]
+        return _to_dataset(spec, rows, Path(_where(spec, split)), extra_columns)
+    path = _file_path(spec, split, data_dir)
     if spec.glue_dir is not None:
         rows = _read_glue_tsv(path, header=spec.tsv_header)
     else:
@@ -199,13 +365,9 @@ def load_task(task: str | TaskSpec, split: str, data_dir: str | Path | None = No
 
 
 def _load_hub(spec: TaskSpec, split: str, limit: int | None, extra_columns: Sequence[str] = ()) -> Dataset:
-    from datasets import load_dataset  # network path, kept for users online
-
-    try:
-        raw = load_dataset("nyu-mll/glue", spec.hub_name, split=spec.hub_splits[split])
-    except Exception as err:  # noqa: BLE001 - any hub failure becomes one line
-        raise DfkdError(f"could not load {spec.name!r} from the hub (nyu-mll/glue): {str(err).splitlines()[0]}; "
-                        "pass a local GLUE folder with --data-dir (e.g. glue/SST-2)") from None
+    """A GLUE task's split from the hub (``nyu-mll/glue``), for users online; offline, from the local cache."""
+    raw = _load_source(replace(spec, files=dict(spec.hub_splits)), split,
+                       hint="pass a local GLUE folder with --data-dir (e.g. glue/SST-2)")
     if limit is not None:
         raw = raw.select(range(min(limit, len(raw))))
     text, pair, label = spec.hub_columns
@@ -217,6 +379,70 @@ def _load_hub(spec: TaskSpec, split: str, limit: int | None, extra_columns: Sequ
         raise DfkdError(f"the hub's {spec.name!r} has no column(s) {missing}; it has {raw.column_names}")
     out.update({c: [str(v) for v in raw[c]] for c in extra_columns})
     return Dataset.from_dict(out)
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection (a few seconds at most, not the hub's retries)."""
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_source(spec: TaskSpec, split: str, hint: str = "expected a cached dataset, data files or a save_to_disk "
+                                                        "folder"):
+    """One split of a custom task's ``datasets`` id or ``save_to_disk`` folder, as a :class:`Dataset`.
+
+    Offline (the hub unreachable), a ``datasets`` id is read from the local cache only, and a miss is one line
+    saying so instead of the hub's retries and traceback.
+    """
+    import datasets
+
+    name = spec.files[split]
+    if spec.disk:
+        try:
+            data = datasets.load_from_disk(spec.disk)
+        except FileNotFoundError:
+            raise DfkdError(f"task {spec.name!r}: {spec.disk} is not a save_to_disk folder; expected a folder "
+                            "written by Dataset.save_to_disk or DatasetDict.save_to_disk") from None
+        if isinstance(data, datasets.DatasetDict):
+            if name not in data:
+                raise DfkdError(f"task {spec.name!r}: {spec.disk} has no split {name!r}; it has {list(data)} "
+                                "(map dfkd's splits to them with splits)")
+            return data[name]
+        return data
+    online = hub_reachable()
+    try:
+        if online:
+            return datasets.load_dataset(spec.dataset, spec.hub_name, split=name)
+        with _offline():
+            return datasets.load_dataset(spec.dataset, spec.hub_name, split=name)
+    except Exception as err:  # noqa: BLE001 - any datasets failure becomes one line
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if not online:
+            raise DfkdError(f"task {spec.name!r}: dataset {spec.dataset!r} is not in the local cache and this "
+                            f"machine is offline (the Hugging Face hub is unreachable); {hint}") from None
+        raise DfkdError(f"task {spec.name!r}: could not load {_where(spec, split)}: {why}; {hint}") from None
+
+
+class _offline:
+    """Within the block, ``datasets`` and ``huggingface_hub`` read their caches only."""
+
+    def __enter__(self):
+        import datasets
+        import huggingface_hub.constants as hub
+
+        self.saved = datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE
+        datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = True
+
+    def __exit__(self, *exc):
+        import datasets
+        import huggingface_hub.constants as hub
+
+        datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = self.saved
 
 
 def _read_glue_tsv(path: Path, header: bool) -> list[dict]:
@@ -244,8 +470,12 @@ def _read_glue_tsv(path: Path, header: bool) -> list[dict]:
 def _read_table(path: Path) -> list[dict]:
     """Rows of a user's CSV, TSV or JSONL file (chosen by extension), keyed by column name."""
     if not path.is_file():
-        raise DfkdError(f"missing data file {path}; expected a .csv, .tsv or .jsonl file")
+        raise DfkdError(f"missing data file {path}; expected a .csv, .tsv, .jsonl or .parquet file")
     suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return [dict(r, _line=i) for i, r in enumerate(pq.read_table(path).to_pylist(), start=1)]
     if suffix in (".jsonl", ".json"):
         rows = []
         with open(path, encoding="utf-8") as f:
@@ -259,7 +489,7 @@ def _read_table(path: Path) -> list[dict]:
                     rows.append(row)
         return rows
     if suffix not in (".csv", ".tsv", ".txt"):
-        raise DfkdError(f"unsupported data file {path}; expected a .csv, .tsv or .jsonl file")
+        raise DfkdError(f"unsupported data file {path}; expected a .csv, .tsv, .jsonl or .parquet file")
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t" if suffix != ".csv" else ",")
         return [dict(r, _line=i) for i, r in enumerate(reader, start=2)]
@@ -309,9 +539,69 @@ def _parse_label(spec: TaskSpec, index: dict[str, int], raw, where: str):
     if value in index:
         return index[value]
     if value.lstrip("-").isdigit() and 0 <= int(value) < len(spec.label_names):
-        return int(value)
+        # an integer label indexes the data's own class order (file_label_names, when the models' differs)
+        return index[spec.file_label_names[int(value)]] if spec.file_label_names else int(value)
     raise DfkdError(f"{where}: label {value!r} is outside the label set of {spec.name!r}; expected one of "
                     f"{list(spec.label_names)} or an index 0..{len(spec.label_names) - 1}")
+
+
+_GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
+
+
+def align_labels(spec: TaskSpec, id2label: dict | None, teacher_regression: bool,
+                 confirm_generic: bool = False, teacher: str = "teacher") -> tuple[TaskSpec, str | None]:
+    """The task with its classes in the teacher's order, so that class ``i`` of every model is the teacher's ``i``.
+
+    The teacher's ``id2label`` (``config.json``) is the reference: a task whose label names are the teacher's in
+    another order is remapped (names compared case-insensitively; integer labels in the data keep indexing the
+    data's own order through ``file_label_names``), and the mapping is returned as one line to print. A task
+    without label names (zero-shot, no data) takes the teacher's. Generic names (``LABEL_0``, ...) say nothing
+    about the order, so they are accepted only with ``confirm_generic`` (class ``i`` = the task's ``i``-th name).
+
+    Args:
+        id2label: the teacher's ``{index: name}`` (``str`` or ``int`` keys); ``None``: not known (not checked).
+        teacher_regression: the teacher predicts one score (``num_labels == 1`` or ``problem_type`` regression).
+        teacher: how messages name the teacher.
+
+    Returns:
+        ``(task, message)``: ``message`` is ``None`` when nothing was changed.
+
+    Raises:
+        DfkdError: a regression teacher with a classification task or the reverse; label names that are not the
+            teacher's (listing both sets); generic teacher names without ``confirm_generic``.
+    """
+    if id2label is None:
+        return spec, None
+    if teacher_regression != spec.is_regression:
+        kinds = ("a regression", "a classification")
+        raise DfkdError(f"{teacher} is {kinds[0] if teacher_regression else kinds[1]} model but task {spec.name!r} "
+                        f"is {kinds[0] if spec.is_regression else kinds[1]} task; expected a teacher of the task's kind")
+    if spec.is_regression:
+        return spec, None
+    names = tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+    if not spec.label_names:
+        return with_labels(spec, names), f"task {spec.name}: label names from the {teacher}: {list(names)}"
+    if len(names) != len(spec.label_names):
+        raise DfkdError(f"{teacher} has {len(names)} classes {list(names)} but task {spec.name!r} has "
+                        f"{len(spec.label_names)} {list(spec.label_names)}; expected a teacher of the task's labels")
+    if all(_GENERIC_LABEL.match(n) for n in names):
+        if not confirm_generic:
+            raise DfkdError(f"{teacher} has generic label names {list(names)}, so its class order cannot be checked "
+                            f"against task {spec.name!r}'s {list(spec.label_names)}; expected a teacher whose "
+                            "config names its labels, or confirm that its class i is the task's i-th label "
+                            "(--confirm-generic-labels; preset: confirm_generic_labels: true)")
+        return spec, None
+    lower = [n.strip().lower() for n in names]
+    task_lower = [n.strip().lower() for n in spec.label_names]
+    if lower == task_lower:
+        return spec, None
+    if sorted(lower) != sorted(task_lower):
+        raise DfkdError(f"task {spec.name!r} has labels {list(spec.label_names)} but the {teacher} knows "
+                        f"{list(names)}; expected the same label names (in any order)")
+    ordered = tuple(spec.label_names[task_lower.index(n)] for n in lower)
+    mapping = ", ".join(f"{n} -> {ordered.index(n)}" for n in spec.label_names)
+    aligned = replace(with_labels(spec, ordered), file_label_names=spec.file_label_names or spec.label_names)
+    return aligned, f"task {spec.name}: labels put in the {teacher}'s order ({mapping})"
 
 
 def sample_rows(ds, limit: int | None, seed: int = 0, split: str = "train"):

@@ -39,7 +39,7 @@ from .config import check_keywords, keyword_defaults, keyword_names
 from .errors import DfkdError
 from .files import atomic_dir
 from .registry import Registry
-from .tasks import TaskSpec, column, get_task, load_task, sample_rows
+from .tasks import TaskSpec, column, get_task, load_task, sample_rows, task_to_dict
 
 #: The ``source`` values a transfer-set row may carry; a generator registering a new kind adds it.
 SOURCES: list[str] = ["original", "augment", "ood", "adversarial"]
@@ -252,6 +252,7 @@ def build_transfer_set(generator: str, task: str | TaskSpec, data_dir=None, seed
     result = gen.fn(spec, data_dir=data_dir, seed=seed, split=split, limit=limit, work_dir=work_dir, **settings)
     ds, extra = result if isinstance(result, tuple) else (result, {})
     card = {"generator": generator, "settings": settings, "seed": seed, "task": spec.name,
+            **({"task_spec": task_to_dict(spec)} if spec.is_custom else {}),
             "num_labels": spec.num_labels, "split": split if gen.reads_task_data else None, "limit": limit,
             "data_dir": _portable(data_dir) if gen.reads_task_data and data_dir else None, **extra}
     return ds, card

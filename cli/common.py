@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import json
 import re
 import typing
 from collections import Counter
 from pathlib import Path
 
 from ..config import parse_assignment, read_json
+from ..errors import DfkdError
 
 
 def doc_help(obj, section: str) -> dict[str, str]:
@@ -73,35 +75,74 @@ def dataclass_values(args, names) -> dict:
 def task_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     g = p.add_argument_group("task")
     g.add_argument("--task", required=required, help="GLUE task (cola sst2 mrpc qqp stsb mnli qnli rte wnli) or a "
-                   "name for your own task given with --train-file/--dev-file")
+                   "name for your own task given with --train-file/--dev-file"
+                   + ("" if required else "; default: the task recorded in the transfer set's card"))
     g.add_argument("--data-dir", help="local GLUE task folder or asset name (e.g. glue/SST-2); "
                    "default: glue/<TASK> when it is on disk, else the hub")
-    g.add_argument("--train-file", help="custom task: CSV/TSV/JSONL with the training rows")
-    g.add_argument("--dev-file", help="custom task: CSV/TSV/JSONL with the dev rows")
+    g.add_argument("--train-file", help="custom task: CSV/TSV/JSONL/Parquet with the training rows")
+    g.add_argument("--dev-file", help="custom task: CSV/TSV/JSONL/Parquet with the dev rows")
     g.add_argument("--text-column", default="text", help="custom task: text column (default: text)")
     g.add_argument("--text-pair-column", help="custom task: second text column, for pair tasks")
     g.add_argument("--label-column", default="label", help="custom task: label column (default: label)")
     g.add_argument("--label-names", help="custom task: comma-separated class names in index order "
                    "(default: the sorted distinct labels of the train file)")
     g.add_argument("--regression", action="store_true", help="custom task: float targets")
+    g.add_argument("--metric", help="custom task: the main metric (accuracy, f1, matthews_correlation; pearson, "
+                   "spearmanr for regression)")
+    g.add_argument("--confirm-generic-labels", action="store_true", help="accept a teacher whose labels are named "
+                   "LABEL_0, LABEL_1, ... as the task's label names in their order (nothing can check it)")
 
 
-def task_of(args):
+def task_of(args, transfer_set: str | None = None, teacher: str | None = None):
     """(TaskSpec, data_dir) from the task flags; a GLUE task without ``--data-dir`` reads the local asset
-    ``glue/<TASK>`` when it is on disk (shared assets or the cache), else the hub."""
+    ``glue/<TASK>`` when it is on disk (shared assets or the cache), else the hub. Without ``--task`` the task
+    recorded in ``transfer_set``'s card is used. With a ``teacher``, the task's classes are put in the teacher's
+    order (one printed line) or refused (:func:`dfkd.tasks.align_labels`).
+
+    Raises:
+        DfkdError: no task given or recorded; what reading the task or checking its labels raises.
+    """
     from ..assets import locate, resolve
     from ..tasks import custom_task, get_task
 
     files = {k: v for k, v in (("train", args.train_file), ("dev", args.dev_file)) if v}
     if files:
         spec = custom_task(args.task, files, args.text_column, args.label_column, args.text_pair_column,
-                           args.label_names.split(",") if args.label_names else None, args.regression)
-        return spec, None
-    spec = get_task(args.task)
-    if args.data_dir:
-        return spec, resolve(args.data_dir, build=False)
-    local = locate(f"glue/{spec.glue_dir}") if spec.glue_dir else None
-    return spec, (local if local is not None and local.is_dir() else None)
+                           args.label_names.split(",") if args.label_names else None, args.regression,
+                           metric=args.metric)
+        data_dir = None
+    elif args.task is None:
+        spec, data_dir = _recorded_task(transfer_set)
+    else:
+        spec = get_task(args.task)
+        if args.data_dir:
+            data_dir = resolve(args.data_dir, build=False)
+        else:
+            local = locate(f"glue/{spec.glue_dir}") if spec.glue_dir else None
+            data_dir = local if local is not None and local.is_dir() else None
+    if teacher:
+        from ..compare.provenance import check_teacher_labels
+
+        spec, note = check_teacher_labels(teacher, spec, args.confirm_generic_labels)
+        if note:
+            print(note, flush=True)
+    return spec, data_dir
+
+
+def _recorded_task(transfer_set: str | None):
+    """The task a transfer set's card records (a custom task in full), and its data folder."""
+    from ..assets import resolve
+    from ..tasks import get_task
+    from ..transfer import CARD
+
+    card_file = Path(transfer_set or "") / CARD
+    if transfer_set is None or not card_file.is_file():
+        raise DfkdError("no task: expected --task (a GLUE task or your own task's name with --train-file), or a "
+                        "transfer set whose card records its task")
+    card = json.loads(card_file.read_text())
+    spec = get_task(card.get("task_spec") or card["task"])
+    folder = card.get("data_dir")
+    return spec, (resolve(folder, build=False) if folder and not spec.is_custom else None)
 
 
 def limit_flag(p) -> None:

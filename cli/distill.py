@@ -25,7 +25,7 @@ def register(sub) -> None:
 
     generators()  # registers the adversarial strategy too
     p = sub.add_parser("distill", help=HELP, description=HELP)
-    task_flags(p)
+    task_flags(p, required=False)
     p.add_argument("transfer_set", help="a labelled transfer set folder (dfkd generate --teacher, dfkd label)")
     p.add_argument("--teacher", required=True, help="teacher (its tokenizer is shared with the student)")
     p.add_argument("--student", required=True, help="student spec JSON (configs/students/) or a checkpoint folder")
@@ -56,7 +56,7 @@ def run(args) -> None:
     from ..distill.losses import DistillationConfig, check_losses
     from ..distill.trainer import STRATEGIES
 
-    spec, _ = task_of(args)
+    spec, _ = task_of(args, args.transfer_set, args.teacher)
     config = training_config(args)
     losses = DistillationConfig(**dataclass_values(args, args.losses))
     check_losses(losses, "losses")

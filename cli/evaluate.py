@@ -24,7 +24,7 @@ def register(sub) -> None:
 def run(args) -> None:
     from ..eval.scoring import evaluate_models, format_eval_table
 
-    spec, data_dir = task_of(args)
+    spec, data_dir = task_of(args, teacher=args.teacher)
     rows = evaluate_models(spec, args.models, data_dir, teacher=args.teacher, split=args.split,
                            latency=not args.no_latency)
     print(format_eval_table(spec, rows))

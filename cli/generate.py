@@ -99,7 +99,7 @@ def register(sub) -> None:
 def run(args) -> None:
     from ..errors import DfkdError
 
-    spec, data_dir = task_of(args)
+    spec, data_dir = task_of(args, teacher=args.teacher)
     settings = {k: getattr(args, k) for k in args.own if getattr(args, k, None) is not None}
     if isinstance(settings.get("pair_mix"), str):
         try:

@@ -38,6 +38,10 @@ def run(args) -> None:
     # the task's default recipe; a custom task takes SST-2's optimisation settings and the recipe's other defaults
     recipe = TEACHER_RECIPES.get(spec.name) or TeacherRecipe(spec.name, "", DEFAULT_TEACHER_CONFIG)
     config = training_config(args, **asdict(recipe.config))
+    if spec.is_custom and args.max_length is None:  # chosen from the task's own train texts
+        from dataclasses import replace
+
+        config = replace(config, max_length=None)
     card = train_teacher(spec, args.base or recipe.base, args.out, data_dir, config, limit=args.limit,
                          val_size=recipe.val_size,
                          val_min_words=args.val_min_words if args.val_min_words is not None else recipe.val_min_words,

@@ -99,7 +99,11 @@ class CompareConfig:
 
     Attributes:
         task / data_dir: the task and its local folder (asset names allowed; ``None``: the hub). With
-            ``tasks``, the defaults of every task.
+            ``tasks``, the defaults of every task. ``task`` is a GLUE task's name or a user's task as an object
+            (:class:`dfkd.tasks.CustomTask`: files, a ``datasets`` id or a ``save_to_disk`` folder, its columns,
+            kind and metric; its files are relative to its own ``data_dir``; ``configs/presets/own-task.json``).
+        confirm_generic_labels: accept a teacher whose labels are named ``LABEL_0``, ``LABEL_1``, ... as having the
+            task's label names in their order (nothing can check it).
         teacher: teacher folder, asset name or hub id (default with ``tasks``: ``models/teacher-minilm-l6-<task>``).
         tasks: several tasks in one run: a list of task names, or ``{task: {overrides}}`` whose overrides are
             any of these fields (``data_dir``, ``teacher``, ``training``, ``arm_settings``, ...) over the shared
@@ -137,8 +141,9 @@ class CompareConfig:
             task with none of them is left out of the run and its summary (as ``--tasks`` does). ``None``: all.
     """
 
-    task: str = "sst2"
+    task: str | dict = "sst2"
     data_dir: str | None = "glue/SST-2"
+    confirm_generic_labels: bool = False
     teacher: str | None = "models/teacher-minilm-l6-sst2"
     tasks: dict | list | None = None
     student: dict = field(default_factory=lambda: {"type": "config", "num_hidden_layers": 4, "hidden_size": 256,
@@ -185,21 +190,39 @@ class CompareConfig:
             return [self]
         if not self.tasks:
             raise DfkdError("the preset's task list is empty; expected task names such as ['sst2', 'rte']")
-        items = self.tasks.items() if isinstance(self.tasks, dict) else [(t, {}) for t in self.tasks]
+        items = self.tasks.items() if isinstance(self.tasks, dict) else [(task_name(t), {"task": t} if isinstance(
+            t, dict) else {}) for t in self.tasks]
         shared = {f.name: getattr(self, f.name) for f in fields(self)
                   if f.name not in ("tasks", "name", "out", "description")}
         configs = []
         for task, over in items:
-            spec = get_task(task)
-            check_keys(over or {}, [k for k in shared if k != "task"], f"preset tasks.{task}")
-            merged = {**shared, "task": spec.name,
-                      "data_dir": f"glue/{spec.glue_dir}" if spec.glue_dir else None,
-                      "teacher": f"models/teacher-minilm-l6-{spec.name}"}
-            for key, value in (over or {}).items():
+            over = dict(over or {})
+            custom = isinstance(over.get("task"), dict)
+            check_keys(over, [k for k in shared if k != "task"] + (["task"] if custom else []),
+                       f"preset tasks.{task}")
+            spec = None if custom else get_task(task)
+            name = task_name(over["task"]) if custom else spec.name
+            merged = {**shared, "task": over.pop("task") if custom else spec.name,
+                      "data_dir": f"glue/{spec.glue_dir}" if spec and spec.glue_dir else None,
+                      "teacher": None if custom else f"models/teacher-minilm-l6-{spec.name}"}
+            for key, value in over.items():
                 merged[key] = value if key == "student" else merge(merged.get(key), value)
-            merged.update(out=str(Path(self.out) / spec.name), name=f"{self.name}/{spec.name}" if self.name else spec.name)
+            merged.update(out=str(Path(self.out) / name), name=f"{self.name}/{name}" if self.name else name)
             configs.append(from_dict(CompareConfig, merged, f"preset tasks.{task}"))
         return configs
+
+
+def task_name(task: str | dict) -> str:
+    """The name of a task given by name or as a custom-task object.
+
+    Raises:
+        DfkdError: an object without a ``name``.
+    """
+    if isinstance(task, dict):
+        if not isinstance(task.get("name"), str):
+            raise DfkdError(f"a custom task needs a name; got {task}")
+        return task["name"]
+    return task
 
 
 def merge(base, over):
@@ -262,10 +285,10 @@ def curve_configs(config: CompareConfig) -> list[tuple[int | None, CompareConfig
     for task in config.task_configs():
         limits = task.limits
         if not limits or len(set(limits)) != len(limits):
-            raise DfkdError(f"{task.task}: limits {limits}: expected distinct numbers of task examples such as "
+            raise DfkdError(f"{task_name(task.task)}: limits {limits}: expected distinct numbers of task examples such as "
                             "[0, 100, 500, 2000, null]")
         if any(limit is not None and limit < 0 for limit in limits):
-            raise DfkdError(f"{task.task}: limits {limits}: expected numbers >= 0 (0: zero-shot) or null (all)")
+            raise DfkdError(f"{task_name(task.task)}: limits {limits}: expected numbers >= 0 (0: zero-shot) or null (all)")
         for limit in limits:
             arms = [a for a in task.arms if reads(a) == (limit != 0)]
             if not arms:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..config import from_dict
 from ..errors import DfkdError
-from ..tasks import TaskSpec, get_task, load_task
+from ..tasks import TaskSpec, get_task, load_task, task_from_dict
 from . import provenance
 from .config import Arm, CompareConfig, Variant, arm_names, curve_configs, get_arm, student_spec
 
@@ -66,6 +66,9 @@ class TaskPlan:
     order; the others stay in ``results.json`` as recorded).
 
     Attributes:
+        lengths: a custom task's ``max_length`` chosen from its data (:func:`dfkd.distill.data.length_from_data`
+            with the teacher's tokenizer: ``max_length``, ``truncated_share``, ...); ``None``: set by ``training``.
+        notes: lines the run prints and records: label names put in the teacher's order, lengths chosen.
         teacher_shape: the teacher's ``config.json`` fields as read before any work (of its base for a default
             teacher not built yet; ``None``: a hub teacher not in the local cache).
         teacher_sha256: the digest of the teacher's weights (``None``: not built yet, or a hub id).
@@ -81,6 +84,8 @@ class TaskPlan:
     all_rows: tuple[RowPlan, ...]
     out: Path
     training: object
+    lengths: dict | None = None
+    notes: tuple[str, ...] = ()
 
     def row(self, name: str) -> RowPlan:
         return next(r for r in self.all_rows if r.name == name)
@@ -113,7 +118,8 @@ SHAPE_KEYS = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_h
 
 def describe_task(plan: TaskPlan, limit=None) -> dict:
     """One task plan as JSON-able data: folders, teacher and every row's resolved settings."""
-    return {"task": plan.spec.name, "limit": limit, "out": str(plan.out), "teacher": plan.teacher,
+    return {"task": plan.spec.name, "limit": limit, "label_names": list(plan.spec.label_names),
+            "lengths": plan.lengths, "notes": list(plan.notes), "out": str(plan.out), "teacher": plan.teacher,
             "data_dir": str(plan.data_dir) if plan.data_dir else None,
             "teacher_shape": {k: plan.teacher_shape.get(k) for k in SHAPE_KEYS} if plan.teacher_shape else None,
             "seeds": plan.config.seeds,
@@ -156,20 +162,32 @@ def plan_task(config: CompareConfig) -> TaskPlan:
     """One task's :class:`TaskPlan` (see :func:`make_plan`)."""
     from ..distill.trainer import TrainingConfig
 
-    spec = get_task(config.task)
+    spec, data_dir = _task(config)
     if config.seeds < 1:
         raise DfkdError(f"seeds must be >= 1, got {config.seeds}")
     if not config.teacher:
         raise DfkdError(f"task {spec.name}: no teacher; expected a teacher folder, asset name or hub id")
+    label_note = None
+    if spec.is_custom:  # its labels in the teacher's order (or named by the teacher) before its data is read
+        spec, label_note = provenance.check_teacher_labels(config.teacher, spec, config.confirm_generic_labels)
     training = TrainingConfig.from_dict(config.training, "training")
     check_training(training, "training")
     teacher_shape = provenance.teacher_shape(config.teacher)
+    lengths = None
+    if spec.is_custom and "max_length" not in config.training:
+        lengths = _lengths(spec, config, data_dir)
+        training = replace(training, max_length=lengths["max_length"])
     rows = _rows(config, spec, training, teacher_shape)
     if not rows:
         raise DfkdError(f"task {spec.name}: no arms to compare; expected at least one of: {', '.join(arm_names())}")
+    if label_note is None:  # the task's labels in the teacher's order (rows are rebuilt on the aligned task)
+        aligned, label_note = provenance.check_teacher_labels(config.teacher, spec, config.confirm_generic_labels)
+        if aligned is not spec:
+            spec, rows = aligned, _rows(config, aligned, training, teacher_shape)
     run_rows = tuple(r for r in rows if config.rows is None or r.name in config.rows)
-    data_dir = _data_dir(config, spec, run_rows)
-    provenance.check_teacher_labels(config.teacher, spec)
+    if not spec.is_custom:
+        data_dir = _data_dir(config, spec, run_rows)
+    _check_splits(spec, data_dir, run_rows)
     _check_limits(spec, data_dir, run_rows)
     out = Path(config.out)
     for row in run_rows:  # what an earlier run left must fit: found here, not hours into the run
@@ -178,7 +196,63 @@ def plan_task(config: CompareConfig) -> TaskPlan:
     sha = provenance.teacher_sha256(config.teacher)  # a teacher not built yet is hashed once it is
     if problem := provenance.other_teachers_outputs(out, run_rows, config.teacher, sha):
         raise DfkdError(f"task {spec.name}: {problem}")
-    return TaskPlan(config, spec, data_dir, config.teacher, teacher_shape, sha, run_rows, tuple(rows), out, training)
+    notes = [label_note] if label_note else []
+    if lengths:
+        notes.append(f"task {spec.name}: max_length {lengths['max_length']} from the data ({lengths['quantile']:.0%} "
+                     f"of {lengths['split']}'s token lengths with the teacher's tokenizer; "
+                     f"{lengths['truncated_share']:.1%} of its rows truncated)")
+    return TaskPlan(config, spec, data_dir, config.teacher, teacher_shape, sha, run_rows, tuple(rows), out, training,
+                    lengths, tuple(notes))
+
+
+def _task(config: CompareConfig) -> tuple[TaskSpec, Path | None]:
+    """The task and (a GLUE task) its folder name as given: a custom task's files are resolved into the spec."""
+    if not isinstance(config.task, dict):
+        return get_task(config.task), None
+    from ..assets import resolve
+
+    task = dict(config.task)
+    folder = task.pop("data_dir", None)
+    if folder is not None:
+        try:
+            folder = resolve(folder)
+        except DfkdError as err:
+            raise DfkdError(f"task {task.get('name')}: data folder {folder} not found ({err})") from None
+    if isinstance(task.get("files"), dict) and folder is not None:
+        task["files"] = {k: str(Path(folder) / v) for k, v in task["files"].items()}
+    return task_from_dict(task, f"task {task.get('name', '?')}"), None
+
+
+def _lengths(spec: TaskSpec, config: CompareConfig, data_dir) -> dict:
+    """A custom task's ``max_length`` from its train split (dev without one), with the teacher's tokenizer; 128
+    (the training default) for a task without data."""
+    from ..assets import resolve
+    from ..distill.teacher import task_lengths
+
+    split = next((s for s in ("train", "dev") if s in spec.files), None)
+    if split is None:
+        return {"max_length": 128, "quantile": None, "truncated_share": None, "rows": 0, "split": None}
+    try:
+        teacher = resolve(config.teacher, build=False)
+    except DfkdError:
+        teacher = config.teacher
+    return {**task_lengths(spec, str(teacher), load_task(spec, split, data_dir)), "split": split}
+
+
+def _check_splits(spec: TaskSpec, data_dir, rows) -> None:
+    """A custom task's splits that the rows read load (columns, labels, no empty split): dev when there is one,
+    train for rows that read task data."""
+    from ..transfer import GENERATORS
+
+    if not spec.is_custom:
+        return
+    reads_train = any(GENERATORS.get(g).reads_task_data for row in rows for g, _ in row.generators)
+    if reads_train and "train" not in spec.files:
+        raise DfkdError(f"task {spec.name}: rows {[r.name for r in rows]} read the train split, but the task has "
+                        f"no train data; expected train files (or only zero-shot arms such as ood)")
+    for split in ("train", "dev") if reads_train else ("dev",):
+        if split in spec.files:
+            load_task(spec, split, data_dir)
 
 
 def check_training(training, where: str) -> None:

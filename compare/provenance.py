@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import DfkdError
 from ..files import atomic_file, weights_sha256
-from .config import CompareConfig, Variant
+from .config import CompareConfig, Variant, task_name
 
 #: Fields of a compare run that do not change its rows' figures, and those compared row by row
 #: (:func:`row_settings`): a row's own arm settings and variant.
@@ -82,15 +82,22 @@ def teacher_shape(teacher: str) -> dict | None:
     return None
 
 
-def check_teacher_labels(teacher: str, spec) -> None:
-    """A teacher whose saved config has another ``num_labels`` than the task is refused before any work.
+def check_teacher_labels(teacher: str, spec, confirm_generic: bool = False):
+    """The task checked against the teacher's saved labels before any work, its classes put in the teacher's order
+    (:func:`dfkd.tasks.align_labels`).
 
-    A default teacher that is not built yet is built for its own task, so it is not checked here.
+    A default teacher that is not built yet is built for its own task, so only its task is checked here.
+
+    Returns:
+        ``(task, message)``: the task (reordered or with the teacher's label names) and one line saying what
+        changed (``None``: nothing).
 
     Raises:
-        DfkdError: the mismatch, naming both numbers.
+        DfkdError: a teacher built for another task; another number of labels, other label names, another kind
+            (regression/classification), or generic names not confirmed.
     """
     from ..assets import ASSETS
+    from ..tasks import align_labels
 
     path = teacher_folder(teacher)
     if path is None or not (path / "config.json").is_file():
@@ -98,12 +105,22 @@ def check_teacher_labels(teacher: str, spec) -> None:
         if asset is not None and asset.task not in (None, spec.name):
             raise DfkdError(f"teacher {teacher} is built for task {asset.task!r}, not {spec.name!r}; expected "
                             f"models/teacher-minilm-l6-{spec.name} or a teacher fine-tuned on {spec.name}")
-        return
-    n = json.loads((path / "config.json").read_text()).get("id2label")
-    n = len(n) if n else None
-    if n is not None and n != spec.num_labels:
-        raise DfkdError(f"teacher {teacher} has num_labels={n} but task {spec.name!r} has {spec.num_labels}; "
-                        f"expected a teacher fine-tuned on {spec.name}")
+        if asset is not None or path is not None:
+            return spec, None
+        config = teacher_shape(teacher)  # a hub id: its config in the local cache, if there
+    else:
+        config = json.loads((path / "config.json").read_text())
+    if config is None:
+        return spec, None
+    return align_labels(spec, config.get("id2label"), is_regression_config(config), confirm_generic,
+                        f"teacher {teacher}")
+
+
+def is_regression_config(config: dict) -> bool:
+    """Whether a model's ``config.json`` (a dict) predicts one score: ``problem_type`` regression, or one label."""
+    if config.get("problem_type") is not None:
+        return config["problem_type"] == "regression"
+    return len(config.get("id2label") or {}) == 1 or config.get("num_labels") == 1
 
 
 def transfer_set_dir(out: Path, row) -> Path:
@@ -217,10 +234,10 @@ def recorded_rows(config: CompareConfig, out: Path, teacher_main: float, sha256:
     if differ or t_old is None or abs(t_old - teacher_main) > 1e-9 or other_teacher:
         why = (f"settings {differ} differ" if differ else "another teacher's weights" if other_teacher
                else f"teacher dev score {t_old} != {teacher_main}")
-        print(f"{config.task}: not reusing the rows of {path} ({why}); they are run again", flush=True)
+        print(f"{task_name(config.task)}: not reusing the rows of {path} ({why}); they are run again", flush=True)
         return {}
     rows, other = matching_rows(config, old)
     if other:
-        print(f"{config.task}: not reusing the rows {other} of {path} (their arm settings or variant differ)",
+        print(f"{task_name(config.task)}: not reusing the rows {other} of {path} (their arm settings or variant differ)",
               flush=True)
     return rows

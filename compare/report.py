@@ -137,6 +137,8 @@ def format_compare_table(results: dict) -> str:
             f(a.get("speedup_b32"), ".2f"), str(a["transfer_rows"]),
             f(st.get("generate_s")), f(st.get("label_s")), f(st.get("setup_s")), f(st.get("distill_s")),
             f(st.get("eval_s"))]) + " |")
+    if results.get("notes"):
+        lines += [""] + [f"{note}." for note in results["notes"]]
     if floor := results.get("majority_baseline"):
         pct = "" if floor["pct_of_teacher"] is None else f" ({floor['pct_of_teacher']:.1f}% of the teacher)"
         lines += ["", f"Answering the majority class ({floor['label']}) to every dev row scores {floor['main']:.4f}"

@@ -95,9 +95,14 @@ class TaskRunner:
 
         plan = self.plan
         started = time.perf_counter()
+        for note in plan.notes:
+            print(note, flush=True)
         teacher = load_teacher_context(plan)
         results = {"name": plan.config.name, "task": plan.spec.name, "main_metric": plan.spec.main_metric,
                    "config": provenance.portable_config(plan.config), "teacher": teacher.row, "arms": {}}
+        if plan.spec.is_custom:
+            results.update(label_names=list(plan.spec.label_names), max_length=plan.training.max_length,
+                           lengths=plan.lengths, notes=list(plan.notes))
         if (floor := majority_baseline(plan.spec, teacher.dev["label"])) is not None:
             main = floor["metrics"][plan.spec.main_metric]
             results["majority_baseline"] = {**floor, "main": main, "pct_of_teacher": pct_of_teacher(main, teacher.main)}
@@ -141,7 +146,8 @@ class TaskRunner:
                 [list(g) for g in row.generators], spec, self.plan.data_dir, ts_dir, teacher.model, teacher.tokenizer,
                 max_length=self.plan.training.max_length, work_dir=self.plan.out / row.transfer_home / "building",
                 card={"arm": row.transfer_home, "teacher": self.plan.teacher, "teacher_sha256": teacher.sha256,
-                      "task": spec.name, "num_labels": spec.num_labels, "seed": 0})
+                      "num_labels": spec.num_labels, "seed": 0, **({"lengths": self.plan.lengths}
+                                                                    if self.plan.lengths else {})})
         self.built[row.transfer_key] = (row.transfer_home, ds, dict(card.get("stages_s", {})))
         return self.built[row.transfer_key]
 

@@ -178,3 +178,33 @@ def loader(ds: Dataset, tokenizer, batch_size: int, shuffle: bool, seed: int = 0
 def model_inputs(batch: dict) -> dict:
     """The subset of a batch that a transformers model's ``forward`` takes."""
     return {k: batch[k] for k in MODEL_INPUTS if k in batch}
+
+
+def length_from_data(tokenizer, texts: list[str], pairs: list[str] | None = None, quantile: float = 0.99,
+                     cap: int | None = None) -> dict:
+    """A task's token length chosen from its own texts: the ``quantile`` of their token lengths (pairs joined as
+    the model reads them, special tokens included), capped by ``cap`` and by what the tokenizer's model accepts.
+
+    Args:
+        texts / pairs: the texts (and second texts of a pair task) to measure, e.g. the train split.
+        cap: an upper bound, e.g. the model's ``max_position_embeddings``.
+
+    Returns:
+        ``{"max_length": int, "quantile": float, "truncated_share": float, "rows": int}``: ``truncated_share`` is the
+        share of the rows longer than ``max_length`` (0..1), which a model reading them cuts.
+
+    Raises:
+        DfkdError: no texts, or a quantile outside (0, 1].
+    """
+    import numpy as np
+
+    if not texts:
+        raise DfkdError("cannot choose a max_length from no texts; expected the task's rows")
+    if not 0 < quantile <= 1:
+        raise DfkdError(f"length quantile {quantile}; expected a share in (0, 1]")
+    lengths = np.asarray([len(ids) for ids in tokenizer(list(texts), pairs)["input_ids"]])
+    limits = [c for c in (cap, getattr(tokenizer, "model_max_length", None)) if c is not None and c < 100_000]
+    chosen = int(np.ceil(np.quantile(lengths, quantile)))
+    chosen = max(8, min([chosen, *limits]))
+    return {"max_length": chosen, "quantile": quantile, "truncated_share": round(float((lengths > chosen).mean()), 4),
+            "rows": int(len(lengths))}

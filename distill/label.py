@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DfkdError
 from ..files import atomic_file
+from ..tasks import get_task, task_to_dict
 from .data import MODEL_INPUTS, encode, loader, model_inputs
 
 
@@ -67,27 +68,65 @@ def predict_logits(model, tokenizer, ds: Dataset, batch_size: int = 128, max_len
     return out if out is not None else np.zeros((0, getattr(model.config, "num_labels", 1)), np.float32)
 
 
-def load_teacher(path_or_name, num_labels: int | None = None, device: torch.device | None = None):
+def load_teacher(path_or_name, num_labels: int | None = None, device: torch.device | None = None,
+                 role: str = "teacher"):
     """Load a teacher (``AutoModelForSequenceClassification`` + tokenizer) from a folder, asset name or hub id.
 
+    Args:
+        role: what the model is to the caller (``teacher``, ``student``, ``model``), named in every error.
+
     Raises:
-        DfkdError: the model cannot be loaded, or its ``num_labels`` differs from the task's.
+        DfkdError: the model or its tokenizer cannot be loaded, or its ``num_labels`` differs from the task's.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     from ..assets import resolve
 
     ref = resolve(path_or_name)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(ref)
-        tokenizer = AutoTokenizer.from_pretrained(ref)
-    except OSError as err:
-        raise DfkdError(f"cannot load teacher {path_or_name!r}: {str(err).splitlines()[0]}; expected a "
+    except (OSError, ValueError) as err:
+        raise DfkdError(f"cannot load {role} {path_or_name!r}: {str(err).splitlines()[0]}; expected a "
                         "folder saved with save_pretrained (config.json, weights, tokenizer)") from None
+    tokenizer = load_tokenizer(ref, role, model.config.vocab_size, path_or_name)
     if num_labels is not None and model.config.num_labels != num_labels:
-        raise DfkdError(f"teacher {path_or_name!r} has num_labels={model.config.num_labels} but the task has "
-                        f"{num_labels} label(s); expected a teacher fine-tuned on this task's label space")
+        raise DfkdError(f"{role} {path_or_name!r} has num_labels={model.config.num_labels} but the task has "
+                        f"{num_labels} label(s); expected a {role} fine-tuned on this task's label space")
     return model.to(device or default_device()), tokenizer
+
+
+#: files one of which a saved tokenizer has (fast, WordPiece, BPE, SentencePiece)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model",
+                   "spm.model", "tokenizer.model")
+
+
+def load_tokenizer(ref, role: str = "teacher", vocab_size: int | None = None, name=None):
+    """A model's tokenizer, refused when it is missing: ``transformers`` builds an empty tokenizer (special
+    tokens only) for a folder without tokenizer files, which would silently map every word to ``[UNK]``.
+
+    Args:
+        ref: a model folder or hub id; ``role`` names the model in errors; ``vocab_size``: the model's, which a
+            real tokenizer covers at least half of.
+
+    Raises:
+        DfkdError: no tokenizer files in the folder, or a tokenizer far smaller than the model's vocabulary.
+    """
+    from transformers import AutoTokenizer
+
+    name = name or ref
+    folder = Path(str(ref))
+    if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise DfkdError(f"{role} {name} has no tokenizer; expected one of {', '.join(TOKENIZER_FILES)} in {folder} "
+                        "(save it with tokenizer.save_pretrained)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref)
+    except (OSError, ValueError, TypeError) as err:
+        raise DfkdError(f"{role} {name} has no usable tokenizer ({str(err).splitlines()[0][:120]}); expected its "
+                        "tokenizer files beside the model") from None
+    if vocab_size and len(tokenizer) < vocab_size // 2:
+        raise DfkdError(f"{role} {name}'s tokenizer has {len(tokenizer)} tokens for a vocabulary of {vocab_size}; "
+                        "expected the tokenizer the model was trained with")
+    return tokenizer
 
 
 def label_dataset(ds: Dataset, model, tokenizer, work_dir: Path, batch_size: int = 128, max_length: int = 128,
@@ -191,8 +230,10 @@ def make_transfer_set(generators, task, data_dir, out_dir: str | Path, teacher=N
         ds = label_dataset(ds, teacher, tokenizer, work / "labelling", max_length=max_length)
         stages["label_s"] = round(time.perf_counter() - t, 1)
     recipe = json.loads(json.dumps([list(g) for g in generators]))  # as JSON gives it back
+    spec = get_task(task)
     full = {**(cards[0] if len(cards) == 1 else {}), **(card or {}), "generators": cards,
-            "generator_settings": recipe, "stages_s": stages}
+            "generator_settings": recipe, "stages_s": stages, "task": spec.name,
+            **({"task_spec": task_to_dict(spec)} if spec.is_custom else {}), "max_length": max_length}
     save_transfer_set(ds, out_dir, full)
     ds, full = load_transfer_set(out_dir)
     shutil.rmtree(work, ignore_errors=True)

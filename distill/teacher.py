@@ -18,7 +18,7 @@ from ..assets import ASSETS, Asset
 from ..errors import DfkdError
 from ..files import atomic_dir
 from ..tasks import TaskSpec, column, get_task, load_task, sample_rows
-from .data import held_out_split
+from .data import held_out_split, length_from_data
 from .losses import DistillationConfig
 from .trainer import TrainingConfig
 
@@ -159,6 +159,12 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
     dev = load_task(spec, "dev", data_dir)
     train, val = held_out_split(train, val_size, config.seed, min_words=val_min_words)
     base_path = resolve_base(base)
+    lengths = None
+    if config.max_length is None:  # a custom task's length comes from its own train texts
+        lengths = task_lengths(spec, base_path, train)
+        config = replace(config, max_length=lengths["max_length"])
+        print(f"task {spec.name}: max_length {config.max_length} from the data ({lengths['quantile']:.0%} of train's "
+              f"token lengths; {lengths['truncated_share']:.1%} of train rows truncated)")
     seeds = [config.seed + i for i in range(restarts)]
     folders = {s: out if restarts == 1 else out.with_name(f"{out.name}.restart-{s}") for s in seeds}
     runs = {s: _fine_tune(spec, base_path, replace(config, seed=s), train, val, dev, folders[s]) for s in seeds}
@@ -173,6 +179,7 @@ def train_teacher(task: str | TaskSpec, base: str, out: str | Path, data_dir: st
             "val_score": summary["best_val"], "dev_metrics": dev_metrics, "main_metric": spec.main_metric,
             "main": dev_metrics[spec.main_metric], "dev_accuracy": dev_metrics.get("accuracy"),
             "max_length": config.max_length, "truncated_rows": truncated,
+            **({"max_length_from_data": lengths} if lengths else {}),
             "train_seconds": round(sum(r["summary"]["train_seconds"] for r in runs.values()), 1),
             "wall_seconds": round(time.perf_counter() - started, 1)}
     if restarts > 1:
@@ -258,6 +265,31 @@ def task_model(base_path: str, spec: TaskSpec, seed: int = 0):
     base_task = {"labels": [base_config.id2label[i] for i in sorted(base_config.id2label)],
                  **{k: card[k] for k in ("task", "main_metric", "main", "base") if k in card}}
     return model, base_task
+
+
+def task_lengths(spec: TaskSpec, model: str, rows, cap: int | None = None, role: str = "teacher") -> dict:
+    """:func:`dfkd.distill.data.length_from_data` of ``rows`` (a task split) with ``model``'s tokenizer, capped by
+    its ``max_position_embeddings`` (and ``cap``).
+
+    Raises:
+        DfkdError: ``model`` has no tokenizer.
+    """
+    from transformers import AutoConfig
+
+    from .label import load_tokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(model)
+    except (OSError, ValueError) as err:
+        raise DfkdError(f"cannot load the config of {model}: {str(err).splitlines()[0]}; expected a model folder "
+                        "with config.json and its tokenizer files") from None
+    tokenizer = load_tokenizer(model, role, getattr(config, "vocab_size", None))
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # RoBERTa's positions start after the padding index
+    limits = [c for c in (cap, positions) if c]
+    return length_from_data(tokenizer, column(rows, "text"), column(rows, "text_pair") if spec.pair else None,
+                            cap=min(limits) if limits else None)
 
 
 def _truncated(tokenizer, ds, max_length: int) -> int:

@@ -169,7 +169,7 @@ def evaluate_models(task: str | TaskSpec, models: list[str], data_dir=None, teac
     rows, t_logits, t_main, t_row = [], None, None, None
     refs = ([("teacher", teacher)] if teacher else []) + [(m, m) for m in models]
     for name, ref in refs:
-        model, tokenizer = load_teacher(ref, spec.num_labels)
+        model, tokenizer = load_teacher(ref, spec.num_labels, role="teacher" if name == "teacher" else "model")
         row = evaluate_model(spec, model, tokenizer, dev, t_logits, t_main, latency, folder=resolve(ref, build=False))
         if name == "teacher":
             t_logits, t_main, t_row = row["logits"], row["main"], row

@@ -438,7 +438,7 @@ def test_a_bad_rebalance_is_refused_before_any_work(tmp_path, tiny_teacher_dir):
         config = CompareConfig(task=task, data_dir=None, teacher=str(tiny_teacher_dir), arms=[],
                                variants={"v": {"rebalance": shares}}, out=str(tmp_path / "run"))
         # published shares exist for MNLI: the check passes on to the next input, the (2-label) teacher
-        with pytest.raises(DfkdError, match=message or r"^teacher \S+ has num_labels=2 but task 'mnli' has 3"):
+        with pytest.raises(DfkdError, match=message or r"^teacher \S+ has 2 classes \[.*\] but task .mnli. has 3"):
             run_compare(config)
         assert not (tmp_path / "run").exists()
 
