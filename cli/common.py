@@ -78,7 +78,8 @@ def task_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
                    "name for your own task given with --train-file/--dev-file"
                    + ("" if required else "; default: the task recorded in the transfer set's card"))
     g.add_argument("--data-dir", help="local GLUE task folder or asset name (e.g. glue/SST-2); "
-                   "default: glue/<TASK> when it is on disk, else the hub")
+                   "default: glue/<TASK> when it is on disk, else the hub. With --train-file/--dev-file: the folder "
+                   "those files are in (e.g. data/rotten-tomatoes)")
     g.add_argument("--train-file", help="custom task: CSV/TSV/JSONL/Parquet with the training rows")
     g.add_argument("--dev-file", help="custom task: CSV/TSV/JSONL/Parquet with the dev rows")
     g.add_argument("--text-column", default="text", help="custom task: text column (default: text)")
@@ -106,6 +107,9 @@ def task_of(args, transfer_set: str | None = None, teacher: str | None = None):
     from ..tasks import custom_task, get_task
 
     files = {k: v for k, v in (("train", args.train_file), ("dev", args.dev_file)) if v}
+    if files and args.data_dir:  # a custom task's files inside a folder (an asset name allowed)
+        folder = resolve(args.data_dir)
+        files = {k: str(Path(folder) / v) for k, v in files.items()}
     if files:
         spec = custom_task(args.task, files, args.text_column, args.label_column, args.text_pair_column,
                            args.label_names.split(",") if args.label_names else None, args.regression,

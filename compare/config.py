@@ -170,10 +170,12 @@ class CompareConfig:
     def from_file(cls, path: str | Path) -> CompareConfig:
         """Load a JSON preset strictly (:func:`dfkd.config.from_dict`).
 
+        Keys that begin with ``//`` are comments, at any depth (``configs/presets/own-task.json``).
+
         Raises:
             DfkdError: a missing or invalid file, an unknown key (with a close match) or a wrong type.
         """
-        data = read_json(path, "preset")
+        data = strip_comments(read_json(path, "preset"))
         data.setdefault("name", Path(path).stem)
         return from_dict(cls, data, f"preset {path}")
 
@@ -210,6 +212,15 @@ class CompareConfig:
             merged.update(out=str(Path(self.out) / name), name=f"{self.name}/{name}" if self.name else name)
             configs.append(from_dict(CompareConfig, merged, f"preset tasks.{task}"))
         return configs
+
+
+def strip_comments(data):
+    """``data`` without the keys that begin with ``//`` (comments in a JSON preset), at every depth."""
+    if isinstance(data, dict):
+        return {k: strip_comments(v) for k, v in data.items() if not str(k).startswith("//")}
+    if isinstance(data, list):
+        return [strip_comments(v) for v in data]
+    return data
 
 
 def task_name(task: str | dict) -> str:

@@ -180,6 +180,14 @@ def model_inputs(batch: dict) -> dict:
     return {k: batch[k] for k in MODEL_INPUTS if k in batch}
 
 
+def accepted_inputs(model, batch: dict) -> dict:
+    """:func:`model_inputs` that ``model.forward`` accepts (DistilBERT takes no ``token_type_ids``)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return {k: v for k, v in model_inputs(batch).items() if k in params}
+
+
 def length_from_data(tokenizer, texts: list[str], pairs: list[str] | None = None, quantile: float = 0.99,
                      cap: int | None = None) -> dict:
     """A task's token length chosen from its own texts: the ``quantile`` of their token lengths (pairs joined as

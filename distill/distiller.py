@@ -104,6 +104,14 @@ def _schedule(plan: list[Stage] | None) -> list[dict] | None:
     return json.loads(json.dumps([asdict(st) for st in plan])) if plan and len(plan) > 1 else None
 
 
+def layerwise_terms(losses) -> list[str]:
+    """The loss terms of a recipe that read the models' hidden states or attention scores (not only logits)."""
+    from .losses import LOSSES
+
+    names = [term["name"] for term in losses.extra if float(term.get("weight", 1.0))]
+    return sorted(n for n in names if set(getattr(LOSSES.get(n), "needs", ())) - {"logits"})
+
+
 def finished_run_conflict(out: str | Path, config: TrainingConfig | None = None,
                           losses: DistillationConfig | None = None,
                           stages: list[dict] | list[Stage] | None = None, student: dict | None = None) -> str | None:
@@ -217,6 +225,11 @@ def distill(transfer_set: str | Path | Dataset, task: str | TaskSpec, teacher: s
 
             student_model = prune_model(student_model, tokenizer, texts, **stage.prune)
         check_compatible(teacher_model, student_model, own_vocabulary=student_tokenizer is not None)
+        if student_tokenizer is not None and (internal := layerwise_terms(s_losses)):
+            raise DfkdError(f"the student reads its own vocabulary, so the teacher's hidden states and attention "
+                            f"scores are over other tokens; layer-wise losses {internal} need a student that shares "
+                            "the teacher's tokenizer (expected logit-level losses only: kd_weight, mse_weight, "
+                            "ce_weight)")
         desc = f"distill {spec.name}" + (f" (stage {k}/{len(plan)})" if len(plan) > 1 else "")
         trainer = runner.build(student_model, student_tokenizer or tokenizer, spec, s_config, s_losses, selection,
                                stage_out, teacher_model, settings, student_tokenizer is not None, desc)

@@ -29,15 +29,9 @@ import math
 import torch
 
 from ..errors import DfkdError
-from .data import LengthGroupedBatchSampler
-from .students import STUDENTS, bert_student_config
-
-
-def _bert_parts(model):
-    base = getattr(model, model.base_model_prefix, None)
-    if model.config.model_type != "bert" or base is None or not hasattr(base, "encoder"):
-        raise DfkdError(f"teacher_pruned needs a BERT teacher (model_type 'bert'); got {model.config.model_type!r}")
-    return base
+from .architectures import SHAPE, architecture_of, attribute, base_model, keep_layers, layer_list, model_shape
+from .data import LengthGroupedBatchSampler, accepted_inputs
+from .students import STUDENTS
 
 
 @torch.inference_mode()
@@ -45,7 +39,8 @@ def teacher_importance(teacher, tokenizer, texts: list[str], max_length: int = 1
     """Activation-based importance of the teacher's channels, heads, neurons and layers (see the module docstring).
 
     Args:
-        teacher: a BERT ``...ForSequenceClassification`` (any device).
+        teacher: a ``...ForSequenceClassification`` of a family with an adapter
+            (:mod:`dfkd.distill.architectures`), on any device.
         tokenizer: the teacher's tokenizer.
         texts: calibration texts (non-empty).
 
@@ -54,18 +49,19 @@ def teacher_importance(teacher, tokenizer, texts: list[str], max_length: int = 1
         larger = more important.
 
     Raises:
-        DfkdError: no texts, or a teacher that is not BERT.
+        DfkdError: no texts, or a model family without an adapter.
     """
-    base = _bert_parts(teacher)
+    arch = architecture_of(teacher)
+    base = base_model(teacher)
     if not texts:
         raise DfkdError("teacher_pruned needs calibration texts; expected a non-empty transfer set")
-    cfg = teacher.config
-    n_layers, n_heads = cfg.num_hidden_layers, cfg.num_attention_heads
-    head_dim = cfg.hidden_size // n_heads
+    shape = model_shape(teacher.config)
+    n_layers, n_heads = shape["num_hidden_layers"], shape["num_attention_heads"]
+    head_dim = shape["hidden_size"] // n_heads
     device = next(teacher.parameters()).device
     heads = torch.zeros(n_layers, n_heads)
-    neurons = torch.zeros(n_layers, cfg.intermediate_size)
-    channels = torch.zeros(cfg.hidden_size)
+    neurons = torch.zeros(n_layers, shape["intermediate_size"])
+    channels = torch.zeros(shape["hidden_size"])
     layers = torch.zeros(n_layers)
     tokens = 0
     mask_now: list[torch.Tensor] = []  # the current batch's (B, T) token mask, read by the hooks
@@ -83,9 +79,9 @@ def teacher_importance(teacher, tokenizer, texts: list[str], max_length: int = 1
         return hook
 
     handles = []
-    for i, layer in enumerate(base.encoder.layer):
-        handles.append(layer.attention.output.dense.register_forward_pre_hook(head_hook(i)))
-        handles.append(layer.output.dense.register_forward_pre_hook(neuron_hook(i)))
+    for i, layer in enumerate(layer_list(teacher)):
+        handles.append(attribute(layer, arch.attention_output).register_forward_pre_hook(head_hook(i)))
+        handles.append(attribute(layer, arch.ffn_out).register_forward_pre_hook(neuron_hook(i)))
     was_training = teacher.training
     teacher.eval()
     # batches of similar lengths (as for inference): every sum below runs over real tokens only, so the order of
@@ -97,7 +93,7 @@ def teacher_importance(teacher, tokenizer, texts: list[str], max_length: int = 1
             batch = tokenizer.pad([{k: v[i] for k, v in enc.items()} for i in idx], return_tensors="pt").to(device)
             mask = batch["attention_mask"].float()
             mask_now[:] = [mask]
-            states = base(**batch, output_hidden_states=True).hidden_states  # L + 1 of (B, T, H)
+            states = base(**accepted_inputs(base, batch), output_hidden_states=True).hidden_states  # L + 1 of (B, T, H)
             for h in states:
                 channels += (h.float().abs() * mask[..., None]).sum((0, 1)).cpu()
             for i in range(n_layers):
@@ -162,76 +158,92 @@ def _check_pruned_spec(source: dict, settings: dict, where: str) -> None:
     import inspect
 
     params = inspect.signature(from_teacher_pruned).parameters
-    shape = {k: settings.get(k, params[k].default) for k in ("num_hidden_layers", "hidden_size",
-                                                              "num_attention_heads", "intermediate_size")}
-    check_pruned_shape(source, shape, where, settings.get("layers"))
+    shape = {k: settings.get(k, params[k].default) for k in SHAPE}
+    check_pruned_shape(_source_shape(source, where), shape, where, settings.get("layers"))
+
+
+def _source_shape(source: dict, where: str) -> dict:
+    """A teacher's ``config.json`` sizes under the standard names; for a family that can only drop layers, its
+    width, heads and FFN as the largest a spec may name (they are kept as they are)."""
+    try:
+        arch = architecture_of(source)
+    except DfkdError as err:
+        raise DfkdError(f"{where}: {err}") from None
+    shape = model_shape(source)
+    if not arch.prunable:
+        shape = {**shape, "hidden_size": 10 ** 6, "intermediate_size": 10 ** 6, "num_attention_heads": 10 ** 6}
+    return shape
 
 
 @torch.no_grad()
 def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size: int, num_attention_heads: int,
                   intermediate_size: int, layers: list[int] | None = None, **overrides):
-    """A ``BertForSequenceClassification`` of the given shape whose weights are slices of the teacher's.
+    """A model of the teacher's family and class, of the given shape, whose weights are slices of the teacher's.
+
+    Every parameter of the student is the teacher's parameter of the same name (its layer renumbered) cut to the
+    kept units: the attention projections by kept head dimensions, the FFN projections by kept neurons (the
+    family's :class:`~dfkd.distill.architectures.Architecture` says which those are), and every dimension of the
+    teacher's hidden size by kept channels (embeddings, LayerNorms, pooler, classification head alike).
 
     Args:
-        teacher: a BERT ``...ForSequenceClassification``; ``importance``: :func:`teacher_importance`'s output.
+        teacher: a ``...ForSequenceClassification`` of a prunable family; ``importance``:
+            :func:`teacher_importance`'s output.
         num_hidden_layers / hidden_size / num_attention_heads / intermediate_size: the student's shape, each at
             most the teacher's; the student's head size must be a whole multiple of the teacher's.
         layers: teacher layers to keep (0-based, in order); default: the most important ones.
-        overrides: other ``BertConfig`` fields (e.g. dropout).
+        overrides: other config fields of the student (e.g. dropout).
 
     Raises:
-        DfkdError: a size larger than the teacher's, a head size that is not a multiple of the teacher's,
-            or ``layers`` that do not fit.
+        DfkdError: a family that cannot be pruned, a size larger than the teacher's, a head size that is not a
+            multiple of the teacher's, ``layers`` that do not fit, or an override the config does not have.
     """
-    from transformers import BertForSequenceClassification
-
-    base = _bert_parts(teacher)
-    tc = teacher.config
-    config = bert_student_config(teacher, "teacher_pruned", num_hidden_layers, hidden_size, num_attention_heads,
-                                 intermediate_size, layer_norm_eps=tc.layer_norm_eps, hidden_act=tc.hidden_act,
-                                 **overrides)
+    arch = architecture_of(teacher)
+    if not arch.prunable:
+        raise DfkdError(f"{arch.name} models cannot be cut in width, heads or FFN yet; expected a teacher_layers "
+                        "student (its own layers)")
+    if unknown := sorted(k for k in overrides if not hasattr(teacher.config, k)):
+        raise DfkdError(f"teacher_pruned: unknown setting(s) {unknown}; expected fields of the teacher's "
+                        f"{type(teacher.config).__name__} (e.g. hidden_dropout_prob)")
+    t_shape = model_shape(teacher.config)
     shape = {"num_hidden_layers": num_hidden_layers, "hidden_size": hidden_size,
              "num_attention_heads": num_attention_heads, "intermediate_size": intermediate_size}
-    check_pruned_shape(tc.to_dict(), shape, "teacher_pruned", layers)
-    d_t, d_s = tc.hidden_size // tc.num_attention_heads, hidden_size // num_attention_heads
-    group = d_s // d_t
-    if layers is None:
-        layers = top_indices(importance["layers"], num_hidden_layers).tolist()
-    layers = [int(i) for i in layers]
-
-    student = BertForSequenceClassification(config)
-    s_base = student.bert
+    check_pruned_shape(t_shape, shape, "teacher_pruned", layers)
+    d_t = t_shape["hidden_size"] // t_shape["num_attention_heads"]
+    group = (hidden_size // num_attention_heads) // d_t
+    layers = [int(i) for i in (layers if layers is not None else
+                               top_indices(importance["layers"], num_hidden_layers).tolist())]
+    config = copy.deepcopy(teacher.config)
+    for std, value in {**shape, **overrides}.items():
+        setattr(config, arch.config_keys.get(std, std), value)
+    student = type(teacher)(config)
     ch = top_indices(importance["channels"], hidden_size)
-
-    def take(dst, src, rows=None, cols=None, scale=1.0):
-        w = src.weight
-        w = w if rows is None else w[rows]
-        w = w if cols is None else w[:, cols]
-        dst.weight.copy_(w * scale)
-        if getattr(dst, "bias", None) is not None:
-            dst.bias.copy_((src.bias if rows is None else src.bias[rows]) * scale)
-
-    t_emb, s_emb = base.embeddings, s_base.embeddings
-    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
-        getattr(s_emb, name).weight.copy_(getattr(t_emb, name).weight[:, ch])
-    take(s_emb.LayerNorm, t_emb.LayerNorm, rows=ch)
-    for s_layer, t_index in zip(s_base.encoder.layer, layers):
-        t_layer = base.encoder.layer[t_index]
-        kept_heads = top_indices(importance["heads"][t_index], num_attention_heads * group)  # g consecutive = 1 head
-        dims = (kept_heads[:, None] * d_t + torch.arange(d_t)).reshape(-1)
-        t_att, s_att = t_layer.attention, s_layer.attention
-        take(s_att.self.query, t_att.self.query, rows=dims, cols=ch, scale=math.sqrt(group))
-        take(s_att.self.key, t_att.self.key, rows=dims, cols=ch)
-        take(s_att.self.value, t_att.self.value, rows=dims, cols=ch)
-        take(s_att.output.dense, t_att.output.dense, rows=ch, cols=dims)
-        take(s_att.output.LayerNorm, t_att.output.LayerNorm, rows=ch)
-        kept = top_indices(importance["neurons"][t_index], intermediate_size)
-        take(s_layer.intermediate.dense, t_layer.intermediate.dense, rows=kept, cols=ch)
-        take(s_layer.output.dense, t_layer.output.dense, rows=ch, cols=kept)
-        take(s_layer.output.LayerNorm, t_layer.output.LayerNorm, rows=ch)
-    if base.pooler is not None and s_base.pooler is not None:
-        take(s_base.pooler.dense, base.pooler.dense, rows=ch, cols=ch)
-    take(student.classifier, teacher.classifier, cols=ch)
+    kept = {"channels": ch}
+    prefix = f"{teacher.base_model_prefix}.{arch.layers}."
+    roles = arch.roles()
+    t_params = teacher.state_dict()
+    for name, param in student.state_dict().items():
+        t_name, role = name, None
+        if name.startswith(prefix):
+            j, _, rest = name[len(prefix):].partition(".")
+            t_index = layers[int(j)]
+            t_name = f"{prefix}{t_index}.{rest}"
+            heads = top_indices(importance["heads"][t_index], num_attention_heads * group)  # g side by side = 1 head
+            kept["heads"] = (heads[:, None] * d_t + torch.arange(d_t)).reshape(-1)
+            kept["neurons"] = top_indices(importance["neurons"][t_index], intermediate_size)
+            role = roles.get(rest.rpartition(".")[0])
+        value = t_params[t_name]
+        for dim in range(value.dim()):
+            sets = role if role is not None and dim < 2 else None
+            if sets is not None and not (dim == 1 and value.dim() == 1):
+                value = value.index_select(dim, kept[sets[dim]])
+            elif value.shape[dim] != param.shape[dim]:
+                if value.shape[dim] != t_shape["hidden_size"]:
+                    raise DfkdError(f"teacher_pruned: cannot cut {t_name} {tuple(value.shape)} to {tuple(param.shape)}; "
+                                    f"expected a dimension of the teacher's hidden size")
+                value = value.index_select(dim, ch)
+        if role is not None and name.rpartition(".")[0].endswith(arch.query) and group > 1:
+            value = value * math.sqrt(group)  # the summed scores of g teacher heads (see the module docstring)
+        param.copy_(value)
     return student
 
 
@@ -251,9 +263,22 @@ def from_teacher_pruned(teacher, texts, tokenizer, num_hidden_layers: int = 4, h
     Raises:
         DfkdError: a non-BERT teacher, a shape that does not fit inside the teacher's, no texts.
     """
+    if not architecture_of(teacher).prunable:
+        return teacher_layers_fallback(teacher, num_hidden_layers, layers, "teacher_pruned")
     importance = calibrated_importance(teacher, tokenizer, texts, calibration_rows, seed)
     return prune_teacher(teacher, importance, num_hidden_layers, hidden_size, num_attention_heads,
                          intermediate_size, layers, **overrides)
+
+
+def teacher_layers_fallback(model, num_hidden_layers: int | None, layers, kind: str):
+    """For a family that cannot be cut in width, heads or FFN yet: a copy of ``model`` keeping ``layers`` (or
+    :func:`alternate_layers`), with one printed line saying so."""
+    arch = architecture_of(model)
+    depth = model_shape(model.config)["num_hidden_layers"]
+    keep = list(layers) if isinstance(layers, list) else alternate_layers(depth, num_hidden_layers or depth)
+    print(f"{kind}: {arch.name} models cannot be cut in width, heads or FFN yet; the student is the teacher's own "
+          f"layers {keep} at the teacher's width", flush=True)
+    return keep_layers(copy.deepcopy(model).cpu(), keep)
 
 
 def alternate_layers(depth: int, keep: int) -> list[int]:
@@ -291,18 +316,20 @@ def prune_model(model, tokenizer, texts: list[str], num_hidden_layers: int | Non
     Raises:
         DfkdError: a shape larger than ``model``'s or that does not divide into heads, a non-BERT model, no texts.
     """
-    c = model.config
-    shape = {"num_hidden_layers": num_hidden_layers or c.num_hidden_layers,
-             "hidden_size": hidden_size or c.hidden_size,
-             "num_attention_heads": num_attention_heads or c.num_attention_heads,
-             "intermediate_size": intermediate_size or c.intermediate_size}
+    current = model_shape(model.config)
+    given = {"num_hidden_layers": num_hidden_layers, "hidden_size": hidden_size,
+             "num_attention_heads": num_attention_heads, "intermediate_size": intermediate_size}
+    shape = {k: given[k] or current[k] for k in SHAPE}
     if layers == "alternate":
-        layers = alternate_layers(c.num_hidden_layers, shape["num_hidden_layers"])
+        layers = alternate_layers(current["num_hidden_layers"], shape["num_hidden_layers"])
     elif layers == "importance":
         layers = None
+    if not architecture_of(model).prunable:
+        if shape["num_hidden_layers"] == current["num_hidden_layers"] and layers is None:
+            return copy.deepcopy(model).cpu()
+        return teacher_layers_fallback(model, shape["num_hidden_layers"], layers, "pruning")
     importance = calibrated_importance(model, tokenizer, texts, calibration_rows, seed)
-    keep = {k: getattr(c, k) for k in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")}
-    return prune_teacher(model, importance, **shape, layers=layers, **{**keep, **overrides})
+    return prune_teacher(model, importance, **shape, layers=layers, **overrides)
 
 
 def check_prune(prune: dict, where: str) -> None:
@@ -411,11 +438,9 @@ def gradual_stages(spec: dict) -> list[dict]:
 
 def _check_gradual_spec(source: dict, settings: dict, where: str) -> None:
     """``gradual_pruned``'s spec against the teacher's config: each step's shape, in order, from the teacher's."""
-    current = {k: source[k] for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")}
-    current = {**source, **current}
+    current = _source_shape(source, where)
     for k, step in enumerate(gradual_stages({"type": "gradual_pruned", **settings}), 1):
-        cut = {key: step["prune"].get(key) or current[key] for key in ("num_hidden_layers", "hidden_size",
-                                                                        "num_attention_heads", "intermediate_size")}
+        cut = {key: step["prune"].get(key) or current[key] for key in SHAPE}
         layers = step["prune"].get("layers")
         check_pruned_shape(current, cut, f"{where} (pruning step {k})", layers if isinstance(layers, list) else None)
         current = {**current, **cut}

@@ -149,21 +149,51 @@ def from_teacher_layers(teacher, layers: list[int] | None = None, every: int = 2
     Args:
         layers: teacher layer indices to keep, in order (default: every ``every``-th, from layer 0).
 
+    Works for every family with an adapter (:mod:`dfkd.distill.architectures`).
+
     Raises:
-        DfkdError: an index outside the teacher's depth, or a teacher that is not BERT-like.
+        DfkdError: an index outside the teacher's depth, or a family without an adapter.
     """
-    encoder = getattr(getattr(teacher, teacher.base_model_prefix, None), "encoder", None)
-    if encoder is None or not hasattr(encoder, "layer"):
-        raise DfkdError("teacher_layers needs a BERT-like teacher (base_model.encoder.layer)")
-    depth = len(encoder.layer)
+    from .architectures import keep_layers, layer_list
+
+    depth = len(layer_list(teacher))
     layers = list(range(0, depth, every)) if layers is None else list(layers)
     if not layers or any(not 0 <= i < depth for i in layers):
         raise DfkdError(f"teacher_layers {layers} out of range; the teacher has layers 0..{depth - 1}")
-    student = copy.deepcopy(teacher).cpu()
-    enc = getattr(student, student.base_model_prefix).encoder
-    enc.layer = torch.nn.ModuleList([enc.layer[i] for i in layers])
-    student.config.num_hidden_layers = len(layers)
-    return student
+    return keep_layers(copy.deepcopy(teacher).cpu(), layers)
+
+
+@STUDENTS.register("pretrained")
+def from_pretrained(teacher, tokenizer, path: str):
+    """Any pretrained checkpoint (a small encoder from the hub or a folder) with a new classification head sized
+    for the teacher's labels (``num_labels``, ``id2label``, ``problem_type`` copied from the teacher).
+
+    A checkpoint whose tokenizer differs from the teacher's keeps its own: the transfer set is text, so logit-level
+    losses work across vocabularies; layer-wise losses are refused for it (:func:`dfkd.distill.distiller.distill`).
+
+    Args:
+        tokenizer: the teacher's, compared with the checkpoint's own.
+
+    Returns:
+        the model, or ``(model, its tokenizer)`` when its vocabulary is not the teacher's.
+
+    Raises:
+        DfkdError: the checkpoint or its tokenizer cannot be loaded.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    from ..assets import resolve
+    from .label import load_tokenizer
+
+    ref = resolve(path)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(ref, ignore_mismatched_sizes=True, **_labels(teacher))
+    except (OSError, ValueError) as err:
+        raise DfkdError(f"cannot load student checkpoint {path!r}: {str(err).splitlines()[0]}") from None
+    own = load_tokenizer(ref, "student", model.config.vocab_size, path)
+    if own.get_vocab() == tokenizer.get_vocab() and type(own).__name__ == type(tokenizer).__name__:
+        return model
+    return model, own
 
 
 @STUDENTS.register("bilstm")

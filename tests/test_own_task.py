@@ -172,9 +172,9 @@ def test_bad_own_tasks_are_refused_before_any_work(tmp_path, tiny_teacher_dir, t
     _bad(tmp_path, base, no_tok, r"^teacher \S+no-tokenizer has no tokenizer; expected one of tokenizer.json")
     (folder / "empty.csv").write_text("review,sentiment\n")
     _bad(tmp_path, {**base, "files": {**files, "dev": "empty.csv"}}, tiny_teacher_dir, r"empty.csv has no data rows")
-    import dfkd.tasks
+    import dfkd.task_data
 
-    monkeypatch.setattr(dfkd.tasks, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(dfkd.task_data, "hub_reachable", lambda *a, **k: False)
     _bad(tmp_path, {"name": "hub", "dataset": "someone/no-such-dataset"}, tiny_teacher_dir,
          r"^task 'hub': dataset 'someone/no-such-dataset' is not in the local cache and this machine is offline")
 
