@@ -184,7 +184,10 @@ def accepted_inputs(model, batch: dict) -> dict:
     """:func:`model_inputs` that ``model.forward`` accepts (DistilBERT takes no ``token_type_ids``)."""
     import inspect
 
+    model = getattr(model, "module", model)  # a DDP-wrapped model: its module's forward
     params = inspect.signature(model.forward).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return model_inputs(batch)
     return {k: v for k, v in model_inputs(batch).items() if k in params}
 
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..errors import DfkdError
 from ..files import atomic_file
 from ..tasks import get_task, task_to_dict
-from .data import MODEL_INPUTS, encode, loader, model_inputs
+from .data import MODEL_INPUTS, accepted_inputs, encode, loader
 
 
 def process_state():
@@ -58,7 +58,7 @@ def predict_logits(model, tokenizer, ds: Dataset, batch_size: int = 128, max_len
     out = None
     bar = tqdm(total=len(ds), desc=progress, unit="ex", disable=progress is None, mininterval=2.0)
     for idx, batch in zip(sampler.batches(), dl):
-        logits = model(**{k: v.to(device) for k, v in model_inputs(batch).items()}).logits.float().cpu().numpy()
+        logits = model(**{k: v.to(device) for k, v in accepted_inputs(model, batch).items()}).logits.float().cpu().numpy()
         if out is None:
             out = np.zeros((len(ds), logits.shape[-1]), dtype=np.float32)
         out[idx] = logits

@@ -38,7 +38,7 @@ from ..metrics import agreement, compute_metrics, predictions
 from ..registry import Registry
 from ..tasks import TaskSpec
 from .callbacks import Callback, ProgressBar
-from .data import encode, loader, model_inputs
+from .data import accepted_inputs, encode, loader
 from .label import predict_logits
 from .losses import DistillationConfig
 from .settings import (  # noqa: F401  (the settings' names are dfkd.distill.trainer's too)
@@ -200,12 +200,12 @@ class Trainer:
         """
         flags = {"output_hidden_states": "hidden_states" in self.internals,
                  "output_attentions": "attentions" in self.internals}
-        out = self.model(**model_inputs(batch), **{k: v for k, v in flags.items() if v})
+        out = self.model(**accepted_inputs(self.model, batch), **{k: v for k, v in flags.items() if v})
         student = {"logits": out.logits}
         teacher = {"logits": batch["teacher_logits"]} if "teacher_logits" in batch else {}
         if self.internals:
             with torch.no_grad():
-                t_out = self.teacher(**model_inputs(batch), **{k: v for k, v in flags.items() if v})
+                t_out = self.teacher(**accepted_inputs(self.teacher, batch), **{k: v for k, v in flags.items() if v})
             teacher.setdefault("logits", t_out.logits)
             for key in self.internals:
                 student[key], teacher[key] = getattr(out, key), getattr(t_out, key)
