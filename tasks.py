@@ -412,6 +412,13 @@ def align_labels(spec: TaskSpec, id2label: dict | None, teacher_regression: bool
                             "config names its labels, or confirm that its class i is the task's i-th label "
                             "(--confirm-generic-labels; preset: confirm_generic_labels: true)")
         return spec, None
+    if spec.label_names == tuple(str(i) for i in range(len(names))):  # class indices in the data: no names
+        if not confirm_generic:
+            raise DfkdError(f"task {spec.name!r} has class indices {list(spec.label_names)} for labels, so they cannot "
+                            f"be checked against the {teacher}'s {list(names)}; expected label names, or confirm that "
+                            "index i is the teacher's class i (--confirm-generic-labels; preset: "
+                            "confirm_generic_labels: true)")
+        return with_labels(spec, names), f"task {spec.name}: class indices read as the {teacher}'s {list(names)}"
     lower = [n.strip().lower() for n in names]
     task_lower = [n.strip().lower() for n in spec.label_names]
     if lower == task_lower:

@@ -247,6 +247,9 @@ def _check_splits(spec: TaskSpec, data_dir, rows) -> None:
     if not spec.is_custom:
         return
     reads_train = any(GENERATORS.get(g).reads_task_data for row in rows for g, _ in row.generators)
+    if "dev" not in spec.files:
+        raise DfkdError(f"task {spec.name}: no dev data; compare scores every student against the teacher on dev, "
+                        "so expected a dev split (a zero-shot run needs dev texts only, no train file)")
     if reads_train and "train" not in spec.files:
         raise DfkdError(f"task {spec.name}: rows {[r.name for r in rows]} read the train split, but the task has "
                         f"no train data; expected train files (or only zero-shot arms such as ood)")

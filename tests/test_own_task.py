@@ -206,3 +206,31 @@ def test_the_transfer_sets_card_gives_distill_its_task(tmp_path, tiny_teacher_di
     assert done.returncode == 0, done.stderr
     missing = dfkd("eval", "--task", "toy", "--dev-file", "t.csv", "--text-column", "sentence", "no-such-student")
     assert missing.returncode != 0 and "cannot load model 'no-such-student'" in missing.stderr
+
+
+@pytest.mark.slow
+def test_a_zero_shot_compare_needs_no_train_file_and_takes_the_teachers_label_names(tmp_path, tiny_teacher_dir):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "dev.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(30, 2)))
+    (tmp_path / "ood.txt").write_text("".join(f"{t}.\n" for t, _ in toy_rows(300, 9)))
+    task = {"name": "zs", "files": {"dev": str(folder / "dev.csv")}}
+    config = _config(tmp_path, task, tiny_teacher_dir).replace(
+        arms=["ood"], arm_settings={"ood": {"sources": [str(tmp_path / "ood.txt")], "size": 60}})
+    with pytest.raises(DfkdError, match=r"^task 'zs' has class indices \['0', '1'\] for labels, so they cannot be "
+                                        r"checked against the teacher \S+'s \['negative', 'positive'\]"):
+        run_compare(config)
+    assert not (tmp_path / "run").exists()
+    config = config.replace(confirm_generic_labels=True)
+    run_compare(config)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["label_names"] == ["negative", "positive"]  # from the teacher: the file has class indices only
+    assert "class indices read as the teacher" in saved["notes"][0]
+    assert not (tmp_path / "run" / "original").exists() and saved["arms"]["ood"]["transfer_rows"] == 60
+    gold = [y for _, y in toy_rows(30, 2)]
+    assert saved["majority_baseline"]["main"] == pytest.approx(max(gold.count(0), gold.count(1)) / 30)
+    with pytest.raises(DfkdError, match=r"^task zs: no dev data; compare scores every student"):
+        run_compare(config.replace(task={"name": "zs"}, out=str(tmp_path / "none")))
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(DfkdError, match=r"read the train split, but the task has no train data"):
+        run_compare(config.replace(arms=["original"], out=str(tmp_path / "none")))
