@@ -80,8 +80,8 @@ def locate(name: str) -> Path:
 
 
 def is_asset_name(name: str) -> bool:
-    """Whether ``name`` looks like an asset name (``models/...``, ``glue/...``, ``ood/...``)."""
-    return name.split("/", 1)[0] in {"models", "glue", "ood"} and not Path(name).is_absolute()
+    """Whether ``name`` looks like an asset name (``models/...``, ``glue/...``, ``ood/...``, ``data/...``)."""
+    return name.split("/", 1)[0] in {"models", "glue", "ood", "data"} and not Path(name).is_absolute()
 
 
 def asset_name(path: str | os.PathLike) -> str:

@@ -281,7 +281,7 @@ def task_lengths(spec: TaskSpec, model: str, rows, cap: int | None = None, role:
     try:
         config = AutoConfig.from_pretrained(model)
     except (OSError, ValueError) as err:
-        raise DfkdError(f"cannot load the config of {model}: {str(err).splitlines()[0]}; expected a model folder "
+        raise DfkdError(f"cannot load the {role} {model}: {str(err).splitlines()[0]}; expected a model folder "
                         "with config.json and its tokenizer files") from None
     tokenizer = load_tokenizer(model, role, getattr(config, "vocab_size", None))
     positions = getattr(config, "max_position_embeddings", None)
