@@ -37,7 +37,83 @@ def write_task_results(results: dict, out: Path) -> dict:
     if frontier_rows(results):
         table += "\n\n" + format_frontier_table(results)
         plot_frontier(results, out / "frontier.png")
+        if pairs := pruning_pairs(results):
+            table += "\n\n" + format_pruning_table(results, pairs)
+            plot_pruning(results, pairs, out / "pruning.png")
     return write_results(out, results, table, plot_compare)
+
+
+def pruning_pairs(results: dict) -> list[tuple[str, str]]:
+    """``(one-shot, gradual)`` student names of a size sweep that prune the teacher to the same shape
+    (``teacher_pruned`` and ``gradual_pruned`` specs whose four sizes agree, defaults filled in)."""
+    import inspect
+
+    from ..distill.architectures import SHAPE
+    from ..distill.students import STUDENTS
+    from .config import student_spec
+
+    specs = {}
+    for name, value in ((results.get("config") or {}).get("students") or {}).items():
+        spec = student_spec(value, f"students.{name}")
+        kind = spec.get("type", "config")
+        if kind in ("teacher_pruned", "gradual_pruned"):
+            params = inspect.signature(STUDENTS.get(kind)).parameters
+            specs[name] = (kind, tuple(spec.get(k, params[k].default) for k in SHAPE))
+    return [(one, grad) for grad, (kg, sg) in specs.items() if kg == "gradual_pruned"
+            for one, (ko, so) in specs.items() if ko == "teacher_pruned" and so == sg]
+
+
+def format_pruning_table(results: dict, pairs: list[tuple[str, str]]) -> str:
+    """One-shot against gradual pruning to the same shape, per arm: gap recovered (mean ± std over seeds), κ and
+    distillation seconds."""
+    lines = ["One-shot vs gradual pruning (the same target shape):", "",
+             "| arm | one-shot | gap recovered % | κ | gradual | gap recovered % | κ | distill s one-shot / gradual |",
+             "|---|---|---|---|---|---|---|---|"]
+    for arm, rows in frontier_rows(results).items():
+        by_name = dict(rows)
+        for one, grad in pairs:
+            if one in by_name and grad in by_name:
+                a, b = by_name[one], by_name[grad]
+                lines.append("| " + " | ".join([arm, one, _gap(a), _num(a.get("kappa"), ".2f"), grad, _gap(b),
+                                                _num(b.get("kappa"), ".2f"),
+                                                f"{_num(a['stages_s'].get('distill_s'), '.0f')} / "
+                                                f"{_num(b['stages_s'].get('distill_s'), '.0f')}"]) + " |")
+    return "\n".join(lines)
+
+
+def _gap(a: dict) -> str:
+    if a.get("gap_recovered") is None:
+        return "–"
+    return f"{a['gap_recovered']:.1f}" + ("" if a.get("gap_recovered_std") is None else f" ± {a['gap_recovered_std']:.1f}")
+
+
+def plot_pruning(results: dict, pairs: list[tuple[str, str]], path: Path) -> None:
+    """Gap recovered by one-shot and by gradual pruning to the same shape, side by side per arm (seeds' std as
+    error bars)."""
+    plt = pyplot()
+    rows = frontier_rows(results)
+    arms = [arm for arm in rows if any(o in dict(rows[arm]) and g in dict(rows[arm]) for o, g in pairs)]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(arms) * len(pairs)), 3.6), dpi=120)
+    width = 0.38
+    for k, (one, grad) in enumerate(pairs):
+        for j, (name, label) in enumerate(((one, f"one-shot ({one})"), (grad, f"gradual ({grad})"))):
+            xs, ys, errs = [], [], []
+            for i, arm in enumerate(arms):
+                a = dict(rows[arm]).get(name)
+                if a and a.get("gap_recovered") is not None:
+                    xs.append(i * len(pairs) + k + (j - 0.5) * width)
+                    ys.append(a["gap_recovered"])
+                    errs.append(a.get("gap_recovered_std") or 0.0)
+            ax.bar(xs, ys, width, yerr=errs, capsize=3, label=label)
+    ax.set_xticks([i * len(pairs) + k for i in range(len(arms)) for k in range(len(pairs))],
+                  [arm for arm in arms for _ in pairs], fontsize=8)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axhline(100, ls=":", color="#c44e52", lw=1)
+    ax.set_ylabel("gap recovered over the majority answer, %")
+    ax.set_title(f"{results['task']}: one-shot vs gradual pruning", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
 
 
 def frontier_rows(results: dict) -> dict[str, list[tuple[str, dict]]]:

@@ -92,3 +92,30 @@ def test_the_frontier_table_and_chart_draw_each_arm_through_its_students(tmp_pat
     assert (1.5, 4.0) in xs and (3.0, 8.0) in xs
     assert [t.get_text() for t in right.get_legend().get_texts()] == ["original", "original (int8)", "ood", "ood (int8)"]
     plt.close("all")
+
+
+def test_one_shot_and_gradual_pruning_to_the_same_shape_get_their_own_table_and_chart(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from dfkd.compare.report import format_pruning_table, plot_pruning, pruning_pairs
+
+    shape = {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "intermediate_size": 1024}
+    students = {"4x256": "bert-mini-pruned", "4x256-gradual": {"type": "gradual_pruned", **shape},
+                "2x128": {"type": "teacher_pruned", **shape, "hidden_size": 128, "num_attention_heads": 2}}
+
+    def row(student, gap, distill_s):
+        return {"student_name": student, "params": 4e6, "gap_recovered": gap, "gap_recovered_std": 1.5, "kappa": 0.3,
+                "speedup": 2.0, "speedup_b32": 3.0, "stages_s": {"distill_s": distill_s}}
+
+    results = {"task": "mrpc", "config": {"students": students},
+               "arms": {"original@4x256": row("4x256", -0.9, 100.0), "original@4x256-gradual": row("4x256-gradual", -3.1, 700.0),
+                        "original@2x128": row("2x128", 4.1, 50.0), "ood@4x256": row("4x256", 10.0, 90.0)}}
+    assert pruning_pairs(results) == [("4x256", "4x256-gradual")]  # the named spec's shape, defaults filled in
+    table = format_pruning_table(results, pruning_pairs(results))
+    assert "| original | 4x256 | -0.9 ± 1.5 | 0.30 | 4x256-gradual | -3.1 ± 1.5 | 0.30 | 100 / 700 |" in table
+    assert "| ood |" not in table  # no gradual student there
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    plot_pruning(results, pruning_pairs(results), tmp_path / "p.png")
+    heights = sorted(round(p.get_height(), 1) for p in plt.gcf().axes[0].patches)
+    assert heights == [-3.1, -0.9]
+    plt.close("all")
