@@ -197,10 +197,13 @@ def plan_task(config: CompareConfig) -> TaskPlan:
     if problem := provenance.other_teachers_outputs(out, run_rows, config.teacher, sha):
         raise DfkdError(f"task {spec.name}: {problem}")
     notes = [label_note] if label_note else []
-    if lengths:
+    if lengths and lengths["split"]:
         notes.append(f"task {spec.name}: max_length {lengths['max_length']} from the data ({lengths['quantile']:.0%} "
                      f"of {lengths['split']}'s token lengths with the teacher's tokenizer; "
                      f"{lengths['truncated_share']:.1%} of its rows truncated)")
+    elif lengths:
+        notes.append(f"task {spec.name}: max_length {lengths['max_length']} (no task texts to measure; set "
+                     "training.max_length to change it)")
     return TaskPlan(config, spec, data_dir, config.teacher, teacher_shape, sha, run_rows, tuple(rows), out, training,
                     lengths, tuple(notes))
 
@@ -247,9 +250,9 @@ def _check_splits(spec: TaskSpec, data_dir, rows) -> None:
     if not spec.is_custom:
         return
     reads_train = any(GENERATORS.get(g).reads_task_data for row in rows for g, _ in row.generators)
-    if "dev" not in spec.files:
-        raise DfkdError(f"task {spec.name}: no dev data; compare scores every student against the teacher on dev, "
-                        "so expected a dev split (a zero-shot run needs dev texts only, no train file)")
+    if "dev" not in spec.files and not spec.label_names and not spec.is_regression:
+        raise DfkdError(f"task {spec.name}: no label names; expected label_names or a teacher whose config names "
+                        "its labels")
     if reads_train and "train" not in spec.files:
         raise DfkdError(f"task {spec.name}: rows {[r.name for r in rows]} read the train split, but the task has "
                         f"no train data; expected train files (or only zero-shot arms such as ood)")

@@ -63,8 +63,8 @@ def load_teacher_context(plan: TaskPlan) -> TeacherContext:
 
         for row in plan.rows:
             check_student_against(row.student, model.config.to_dict(), f"task {spec.name}: row {row.name!r} student")
-    dev = load_task(spec, "dev", plan.data_dir)
     plan.out.mkdir(parents=True, exist_ok=True)  # only once the teacher and the task are known to be good
+    dev = load_task(spec, "dev", plan.data_dir) if "dev" in spec.files else held_out_dev(plan, model, tokenizer)
 
     def teacher_eval():
         t = time.perf_counter()
@@ -80,6 +80,37 @@ def load_teacher_context(plan: TaskPlan) -> TeacherContext:
     return TeacherContext(model, tokenizer, dev, logits, row["main"], (row.get("latency_ms_b1"),
                           row.get("latency_ms_b32")), floor_score(spec, np.asarray(dev["label"])), sha,
                           {**row, "model": asset_name(config.teacher), "stages_s": stages})
+
+
+#: rows of the held-out slice a task without dev is scored on, and the seed it is drawn with (the arms draw with 0)
+HELD_OUT_ROWS, HELD_OUT_SEED = 1000, 9973
+
+
+def held_out_dev(plan: TaskPlan, model, tokenizer):
+    """A task without dev data is scored on a slice of out-of-domain rows (the ``ood`` generator with the ood arm's
+    text sources and word limits, seed :data:`HELD_OUT_SEED`) labelled by the teacher, its answers as gold: a student's accuracy there is its
+    agreement with the teacher. No transfer set trains on these texts (:meth:`TaskRunner.transfer_set` drops them).
+    Kept in ``out/held_out_dev``.
+    """
+    from datasets import load_from_disk
+
+    from ..distill.label import make_transfer_set
+
+    folder = plan.out / "held_out_dev"
+    # the text the ood arm reads (its sources and filters), without the teacher-guided selection
+    arm = next((dict(s) for row in plan.all_rows for g, s in row.generators if g == "ood"), {})
+    settings = {k: v for k, v in arm.items() if k in ("sources", "min_words", "max_words", "mix")}
+    if (folder / "dfkd_card.json").is_file():
+        ds = load_from_disk(str(folder))
+    else:
+        ds, _ = make_transfer_set([("ood", {**settings, "size": HELD_OUT_ROWS})], plan.spec, None, folder, model,
+                                  tokenizer,
+                                  seed=HELD_OUT_SEED, max_length=plan.training.max_length,
+                                  card={"role": "held-out slice a task without dev is scored on"})
+    logits = np.asarray(ds["teacher_logits"])
+    gold = logits[:, 0].astype(float).tolist() if plan.spec.is_regression else logits.argmax(-1).tolist()
+    keep = [c for c in ("text", "text_pair") if c in ds.column_names]
+    return ds.select_columns(keep).add_column("label", gold)
 
 
 class TaskRunner:
@@ -101,8 +132,13 @@ class TaskRunner:
         results = {"name": plan.config.name, "task": plan.spec.name, "main_metric": plan.spec.main_metric,
                    "config": provenance.portable_config(plan.config), "teacher": teacher.row, "arms": {}}
         if plan.spec.is_custom:
+            notes = list(plan.notes)
+            if "dev" not in plan.spec.files:
+                notes.append(f"no dev data: every score is agreement with the teacher on {len(teacher.dev)} held-out "
+                             "out-of-domain rows that no transfer set trains on (the teacher's answers as gold)")
             results.update(label_names=list(plan.spec.label_names), max_length=plan.training.max_length,
-                           lengths=plan.lengths, notes=list(plan.notes))
+                           lengths=plan.lengths, notes=notes, dev_source="dev" if "dev" in plan.spec.files
+                           else "held-out out-of-domain rows labelled by the teacher")
         if (floor := majority_baseline(plan.spec, teacher.dev["label"])) is not None:
             main = floor["metrics"][plan.spec.main_metric]
             results["majority_baseline"] = {**floor, "main": main, "pct_of_teacher": pct_of_teacher(main, teacher.main)}
@@ -148,6 +184,9 @@ class TaskRunner:
                 card={"arm": row.transfer_home, "teacher": self.plan.teacher, "teacher_sha256": teacher.sha256,
                       "num_labels": spec.num_labels, "seed": 0, **({"lengths": self.plan.lengths}
                                                                     if self.plan.lengths else {})})
+        if "dev" not in self.plan.spec.files:  # the held-out slice a task without dev is scored on stays unseen
+            held_out = set(teacher.dev["text"])
+            ds = ds.filter(lambda text: text not in held_out, input_columns="text", desc="dropping held-out texts")
         self.built[row.transfer_key] = (row.transfer_home, ds, dict(card.get("stages_s", {})))
         return self.built[row.transfer_key]
 

@@ -213,7 +213,7 @@ def test_a_zero_shot_compare_needs_no_train_file_and_takes_the_teachers_label_na
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "dev.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in toy_rows(30, 2)))
-    (tmp_path / "ood.txt").write_text("".join(f"{t}.\n" for t, _ in toy_rows(300, 9)))
+    (tmp_path / "ood.txt").write_text("".join(f"{t} scene {i}.\n" for i, (t, _) in enumerate(toy_rows(3000, 9))))
     task = {"name": "zs", "files": {"dev": str(folder / "dev.csv")}}
     config = _config(tmp_path, task, tiny_teacher_dir).replace(
         arms=["ood"], arm_settings={"ood": {"sources": [str(tmp_path / "ood.txt")], "size": 60}})
@@ -229,8 +229,20 @@ def test_a_zero_shot_compare_needs_no_train_file_and_takes_the_teachers_label_na
     assert not (tmp_path / "run" / "original").exists() and saved["arms"]["ood"]["transfer_rows"] == 60
     gold = [y for _, y in toy_rows(30, 2)]
     assert saved["majority_baseline"]["main"] == pytest.approx(max(gold.count(0), gold.count(1)) / 30)
-    with pytest.raises(DfkdError, match=r"^task zs: no dev data; compare scores every student"):
-        run_compare(config.replace(task={"name": "zs"}, out=str(tmp_path / "none")))
-    assert not (tmp_path / "none").exists()
+    # no task file at all: scored on held-out out-of-domain rows the teacher labels, which no transfer set keeps
+    run_compare(config.replace(task={"name": "zs"}, out=str(tmp_path / "nodev")))
+    saved = json.loads((tmp_path / "nodev" / "results.json").read_text())
+    assert saved["dev_source"] == "held-out out-of-domain rows labelled by the teacher"
+    assert saved["label_names"] == ["negative", "positive"] and saved["teacher"]["main"] == 1.0
+    assert any("no dev data: every score is agreement with the teacher" in n for n in saved["notes"])
+    from datasets import load_from_disk
+
+    held_out = set(load_from_disk(str(tmp_path / "nodev" / "held_out_dev"))["text"])
+    trained = set(load_from_disk(str(tmp_path / "nodev" / "ood" / "transfer_set"))["text"])
+    assert held_out and trained and saved["arms"]["ood"]["transfer_rows"] == len(trained - held_out)
+    arm = saved["arms"]["ood"]
+    assert arm["mean"] == pytest.approx(arm["agreement"])  # accuracy against the teacher's answers is agreement
+    shares = arm["teacher_label_shares"]["dev_gold"]
+    assert saved["floor"] == pytest.approx(max(shares))  # the majority of the teacher's answers
     with pytest.raises(DfkdError, match=r"read the train split, but the task has no train data"):
         run_compare(config.replace(arms=["original"], out=str(tmp_path / "none")))
