@@ -128,6 +128,22 @@ def kappa(task: TaskSpec, student_logits: np.ndarray, teacher_logits: np.ndarray
     return float(cohen_kappa_score(s, t))
 
 
+def mean_interval(scores: list[float], level: float = 0.95) -> list[float] | None:
+    """The ``level`` confidence interval of the mean of ``scores`` (seeds), Student's t with ``n - 1`` degrees of
+    freedom: ``mean ± t_{(1+level)/2, n-1} * s / sqrt(n)`` (``s``: the sample standard deviation), via scipy.
+
+    Returns:
+        ``[low, high]``, or ``None`` for fewer than 2 scores.
+    """
+    from scipy import stats
+
+    if len(scores) < 2:
+        return None
+    values = np.asarray(scores, dtype=float)
+    half = stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return [float(values.mean() - half), float(values.mean() + half)]
+
+
 def speedup(teacher_ms: float | None, student_ms: float | None) -> float | None:
     """How many times faster the student runs than the teacher: ``teacher_ms / student_ms`` (latencies measured
     in the same run, same batch size); ``None`` when either is unknown."""

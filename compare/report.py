@@ -213,6 +213,9 @@ def format_compare_table(results: dict) -> str:
             f(a.get("speedup_b32"), ".2f"), str(a["transfer_rows"]),
             f(st.get("generate_s")), f(st.get("label_s")), f(st.get("setup_s")), f(st.get("distill_s")),
             f(st.get("eval_s"))]) + " |")
+    if intervals := {name: a["ci95"] for name, a in results["arms"].items() if a.get("ci95")}:
+        lines += ["", "95% interval of the mean over seeds (Student's t): " + "; ".join(
+            f"{name} {lo:.4f} to {hi:.4f}" for name, (lo, hi) in intervals.items()) + "."]
     if results.get("notes"):
         lines += [""] + [f"{note}." for note in results["notes"]]
     if floor := results.get("majority_baseline"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DfkdError
-from ..metrics import floor_score, gap_recovered, majority_baseline, pct_of_teacher, speedup
+from ..metrics import floor_score, gap_recovered, majority_baseline, mean_interval, pct_of_teacher, speedup
 from ..tasks import load_task
 from . import provenance
 from .plan import RowPlan, TaskPlan, with_seed
@@ -231,7 +231,7 @@ class TaskRunner:
         return {"description": row.description, "transfer_set": ts_name, "transfer_rows": len(ds),
                 "teacher_label_shares": self.label_shares(ds, teacher), "per_seed": seeds, "scores": mains,
                 "mean": mean, "std": statistics.stdev(mains) if len(mains) > 1 else None,
-                "pct_of_teacher": pct_of_teacher(mean, teacher.main),
+                "ci95": mean_interval(mains), "pct_of_teacher": pct_of_teacher(mean, teacher.main),
                 "gap_recovered": gap_recovered(mean, teacher.main, teacher.floor),
                 "gap_recovered_std": statistics.stdev([s["gap_recovered"] for s in seeds])
                 if len(seeds) > 1 and None not in [s["gap_recovered"] for s in seeds] else None,

@@ -175,3 +175,13 @@ def test_kappa_against_hand_computed_values():
 def test_speedup_is_the_teacher_latency_over_the_students():
     assert speedup(17.0, 8.5) == pytest.approx(2.0)
     assert speedup(None, 8.5) is None and speedup(17.0, None) is None
+
+
+def test_mean_interval_by_hand():
+    from dfkd.metrics import mean_interval
+
+    # 5 seeds: mean 0.6, s = sqrt(0.025 / 4) = 0.0790569; t_0.975,4 = 2.776445 -> half-width 0.0981621
+    low, high = mean_interval([0.5, 0.55, 0.6, 0.65, 0.7])
+    assert low == pytest.approx(0.6 - 0.0981621, abs=1e-6) and high == pytest.approx(0.6 + 0.0981621, abs=1e-6)
+    assert mean_interval([0.5]) is None
+    assert mean_interval([0.5, 0.5]) == [0.5, 0.5]
