@@ -1,13 +1,17 @@
 """Students, one registry: each builder takes the teacher and a spec dict and returns a fresh model.
 
-Every student shares the teacher's tokenizer (and so its vocabulary), and is a ``transformers``
-sequence-classification model, so its checkpoint loads with ``AutoModelForSequenceClassification``.
+Every student is a ``transformers`` sequence-classification model, so its checkpoint loads with
+``AutoModelForSequenceClassification``. It shares the teacher's tokenizer, except a ``bilstm`` (its own word
+vocabulary) and a ``pretrained`` checkpoint with another vocabulary, which keep their own tokenizer (logit-level
+losses only). Students cut out of the teacher work for every family with an adapter in
+:mod:`dfkd.distill.architectures`.
 
 Spec dicts (``configs/students/*.json``)::
 
     {"type": "config", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
      "intermediate_size": 1024}                      # BERT-style, randomly initialised
     {"type": "checkpoint", "path": "runs/student"}   # continue from a saved student
+    {"type": "pretrained", "path": "<folder or hub id>"}  # any small pretrained encoder, a new head
     {"type": "teacher_layers", "layers": [0, 2, 4]}  # DistilBERT-style: copy these teacher layers
     {"type": "teacher_pruned", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
      "intermediate_size": 1024}                      # Minitron-style: the teacher pruned to this shape
