@@ -368,8 +368,8 @@ GRADUAL_ORDER = (("intermediate_size",), ("num_hidden_layers",), ("hidden_size",
 def from_gradual_pruning(teacher, texts, tokenizer, num_hidden_layers: int = 4, hidden_size: int = 256,
                          num_attention_heads: int = 4, intermediate_size: int = 1024, steps_per_stage: int = 200,
                          layers: str | list[int] = "alternate", start: dict | None = None,
-                         stage_training: dict | None = None, calibration_rows: int = 512, seed: int = 0,
-                         **overrides):
+                         stage_training: dict | None = None, widths: list[int] | None = None,
+                         calibration_rows: int = 512, seed: int = 0, **overrides):
     """Gradual structured pruning while distilling: the student starts as ``start`` (default: the teacher
     itself) and reaches the target shape in steps, each followed by distillation on the transfer set, then
     trains at that shape for the run's budget (CoFi's final fine-tune, Xia et al. 2022).
@@ -388,10 +388,14 @@ def from_gradual_pruning(teacher, texts, tokenizer, num_hidden_layers: int = 4, 
         stage_training: :class:`~dfkd.distill.trainer.TrainingConfig` fields of the intermediate stages over
             the run's (e.g. ``{"learning_rate": 5e-5}``: a student still the teacher's size trains at a
             fine-tuning rate, not a small student's).
+        widths: intermediate hidden sizes, largest first, each cut (with as many heads of the target's head size
+            as fit) and distilled for ``steps_per_stage`` steps before the final cut, so that width too comes down
+            in steps (e.g. ``[320]`` from 384 to 256); ``None``: width in one cut.
         overrides: ``BertConfig`` fields of the pruned students (e.g. dropout).
 
     Raises:
-        DfkdError: as :func:`prune_model`, or a ``steps_per_stage`` below 1.
+        DfkdError: as :func:`prune_model`, a ``steps_per_stage`` below 1, or ``widths`` that do not come down to
+            ``hidden_size`` in multiples of its head size.
     """
     from .students import build_student
 
@@ -428,12 +432,30 @@ def gradual_stages(spec: dict) -> list[dict]:
         prune = {axis: settings[axis] for axis in axes}
         if "num_hidden_layers" in axes:
             prune["layers"] = settings["layers"]
-        steps.append({"prune": {**prune, **common},
-                      "training": {**stage_training, "max_steps": settings["steps_per_stage"]}})
+        cuts = [prune]
+        if "hidden_size" in axes:
+            cuts = [*_width_cuts(settings), prune]
+        steps += [{"prune": {**cut, **common}, "training": {**stage_training, "max_steps": settings["steps_per_stage"]}}
+                  for cut in cuts]
     steps[-1].pop("training")
     for k, step in enumerate(steps, 1):
         check_prune(step["prune"], f"gradual_pruned (pruning step {k})")
     return steps
+
+
+def _width_cuts(settings: dict) -> list[dict]:
+    """The intermediate width cuts of ``widths``: hidden size and as many heads of the target's head size.
+
+    Raises:
+        DfkdError: widths that are not decreasing, not above the target, or not multiples of its head size.
+    """
+    widths = settings["widths"] or []
+    head = settings["hidden_size"] // settings["num_attention_heads"]
+    if (not isinstance(widths, list) or any(not isinstance(w, int) or w % head or w <= settings["hidden_size"]
+                                            for w in widths) or widths != sorted(set(widths), reverse=True)):
+        raise DfkdError(f"gradual_pruned: widths {widths!r}; expected decreasing hidden sizes above hidden_size "
+                        f"{settings['hidden_size']}, each a multiple of its head size {head}")
+    return [{"hidden_size": w, "num_attention_heads": w // head} for w in widths]
 
 
 def _check_gradual_spec(source: dict, settings: dict, where: str) -> None:

@@ -76,6 +76,27 @@ def test_the_schedule_cuts_ffn_then_depth_then_width_and_reaches_the_target(teac
     assert expand_schedule({"type": "config"}, None) == ({"type": "config"}, None)  # other students: no schedule
 
 
+def test_widths_bring_the_hidden_size_down_in_steps(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    torch.manual_seed(7)  # hidden 32 in 4 heads of 8
+    teacher = BertForSequenceClassification(tiny_bert_config(len(tok), num_labels=2, num_attention_heads=4)).eval()
+    target = {"num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 1, "intermediate_size": 16}
+    steps = gradual_stages({"type": "gradual_pruned", **target, "steps_per_stage": 5, "widths": [24, 16]})
+    cuts = [(s["prune"].get("hidden_size"), s["prune"].get("num_attention_heads")) for s in steps]
+    assert cuts == [(None, None), (None, None), (24, 3), (16, 2), (8, 1)]  # heads of the target's size 8
+    assert [s.get("training") for s in steps] == [{"max_steps": 5}] * 4 + [None]
+    model = teacher
+    for st in steps:
+        model = prune_model(model, tok, TEXTS, **st["prune"])
+    assert (model.config.hidden_size, model.config.num_attention_heads) == (8, 1)
+    for bad in ([16, 24], [12], [8], "24"):
+        with pytest.raises(DfkdError, match=r"gradual_pruned: widths .*expected decreasing hidden sizes above "
+                                            r"hidden_size 8, each a multiple of its head size 8"):
+            gradual_stages({"type": "gradual_pruned", **target, "widths": bad})
+
+
 @pytest.mark.parametrize("change, message", [
     ({"hidden_size": 20, "num_attention_heads": 3}, r"hidden_size 20 must be divisible by num_attention_heads 3"),
     ({"steps_per_stage": 0}, r"steps_per_stage 0; expected at least 1"),
