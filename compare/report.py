@@ -220,7 +220,9 @@ def format_compare_table(results: dict) -> str:
         lines += [""] + [f"{note}." for note in results["notes"]]
     if floor := results.get("majority_baseline"):
         pct = "" if floor["pct_of_teacher"] is None else f" ({floor['pct_of_teacher']:.1f}% of the teacher)"
-        lines += ["", f"Answering the majority class ({floor['label']}) to every dev row scores {floor['main']:.4f}"
+        names = results.get("label_names") or []
+        label = names[floor["label"]] if isinstance(floor["label"], int) and floor["label"] < len(names) else floor["label"]
+        lines += ["", f"Answering the majority class ({label}) to every dev row scores {floor['main']:.4f}"
                   f"{pct}: the floor every row is read against."]
     lines += ["", "gap recovered: (student − floor) / (teacher − floor) × 100 (floor: the majority answer, 0 for MCC "
               "and Pearson); κ: Cohen's kappa with the teacher's dev predictions (Pearson r for regression); "
