@@ -162,6 +162,8 @@ def plan_task(config: CompareConfig) -> TaskPlan:
     """One task's :class:`TaskPlan` (see :func:`make_plan`)."""
     from ..distill.trainer import TrainingConfig
 
+    training = TrainingConfig.from_dict(config.training, "training")  # the preset's keys before its data
+    check_training(training, "training")
     spec, data_dir = _task(config)
     if config.seeds < 1:
         raise DfkdError(f"seeds must be >= 1, got {config.seeds}")
@@ -170,8 +172,6 @@ def plan_task(config: CompareConfig) -> TaskPlan:
     label_note = None
     if spec.is_custom:  # its labels in the teacher's order (or named by the teacher) before its data is read
         spec, label_note = provenance.check_teacher_labels(config.teacher, spec, config.confirm_generic_labels)
-    training = TrainingConfig.from_dict(config.training, "training")
-    check_training(training, "training")
     teacher_shape = provenance.teacher_shape(config.teacher)
     lengths = None
     if spec.is_custom and "max_length" not in config.training:

@@ -122,3 +122,18 @@ def toy_csv(tmp_path) -> dict[str, str]:
         p.write_text("sentence,label\n" + "".join(f"{t},{'pos' if y else 'neg'}\n" for t, y in toy_rows(n, seed)))
         files[split] = str(p)
     return files
+
+
+@pytest.fixture(scope="session")
+def tiny_rte_teacher_dir(tmp_path_factory, tiny_teacher_dir) -> Path:
+    """The tiny teacher with RTE's label names (the same weights): labels are checked against the task's."""
+    import json
+    import shutil
+
+    d = tmp_path_factory.mktemp("tiny-rte-teacher")
+    shutil.copytree(tiny_teacher_dir, d, dirs_exist_ok=True)
+    config = json.loads((d / "config.json").read_text())
+    config["id2label"] = {"0": "entailment", "1": "not_entailment"}
+    config["label2id"] = {"entailment": 0, "not_entailment": 1}
+    (d / "config.json").write_text(json.dumps(config))
+    return d

@@ -243,6 +243,16 @@ def test_every_preset_is_read_by_the_strict_loader_and_a_misspelt_copy_is_refuse
         data["num_hiden_layers" if "num_hidden_layers" in data else "hiden_size"] = 2
         with pytest.raises(DfkdError, match=r"unknown key 'num_hiden_layers|hiden_size'"):
             check_student_spec(data, path.name)
+    elif isinstance(data.get("task"), dict):  # your own task: its files and teacher are the user's, not here
+        from dfkd.config import from_dict
+        from dfkd.tasks import CustomTask
+
+        config = CompareConfig.from_file(path)
+        from_dict(CustomTask, {k: v for k, v in config.task.items() if k != "data_dir"}, path.name)
+        data["training"]["max_step"] = 5
+        bad.write_text(json.dumps(data))
+        with pytest.raises(DfkdError, match=r"unknown key 'max_step' \(did you mean 'max_steps'\?\)"):
+            make_plan(CompareConfig.from_file(bad).replace(out=str(tmp_path / "run")))
     else:  # a compare preset: every task's config, arms and settings
         make_plan(CompareConfig.from_file(path).replace(out=str(tmp_path / "run")))
         assert not (tmp_path / "run").exists()

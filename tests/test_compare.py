@@ -398,7 +398,8 @@ def test_a_rebalanced_variant_trains_on_the_teachers_classes_in_the_given_shares
     config = CompareConfig(task="sst2", data_dir=str(data), teacher=str(tmp_path / "teacher"),
                            # the teacher's own shape, at a low lr, so that the one-step students predict both classes
                            student={"type": "teacher_pruned", "num_hidden_layers": 2, "hidden_size": 32,
-                                    "num_attention_heads": 2, "intermediate_size": 64},
+                                    "num_attention_heads": 2, "intermediate_size": 64, "hidden_dropout_prob": 0.1,
+                                    "attention_probs_dropout_prob": 0.1},
                            arms=["original"], seeds=1, variants={"balanced": {"arm": "original", "rebalance": [1, 1]}},
                            training={"batch_size": 8, "max_steps": 1, "max_length": 16, "checkpoint_every": 0,
                                      "learning_rate": 1e-5},

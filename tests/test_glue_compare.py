@@ -72,10 +72,10 @@ def tiny_regression_teacher_dir(tmp_path_factory, tiny_tokenizer_dir):
 
 
 @pytest.fixture()
-def two_tasks(tmp_path, tiny_teacher_dir, tiny_regression_teacher_dir):
+def two_tasks(tmp_path, tiny_rte_teacher_dir, tiny_regression_teacher_dir):
     rte, stsb = write_rte(tmp_path / "RTE"), write_stsb(tmp_path / "STS-B")
     return CompareConfig(
-        tasks={"rte": {"data_dir": str(rte), "teacher": str(tiny_teacher_dir)},
+        tasks={"rte": {"data_dir": str(rte), "teacher": str(tiny_rte_teacher_dir)},
                "stsb": {"data_dir": str(stsb), "teacher": str(tiny_regression_teacher_dir),
                         "training": {"max_steps": 3}}},
         student=STUDENT, arms=["original"], seeds=2, training=TRAINING, val_size=8, latency=False,
@@ -239,7 +239,7 @@ def test_the_summary_names_every_machine_its_tasks_were_timed_on():
     (lambda c, d: c.replace(tasks={"rte": {"data_dir": str(d / "nowhere"), "teacher": c.tasks["rte"]["teacher"]}}),
      "task rte: data folder .*nowhere not found or incomplete; expected a folder with train.tsv and dev.tsv"),
     (lambda c, d: c.replace(tasks={"stsb": {**c.tasks["stsb"], "teacher": c.tasks["rte"]["teacher"]}}),
-     "has num_labels=2 but task 'stsb' has 1; expected a teacher fine-tuned on stsb"),
+     "is a classification model but task 'stsb' is a regression task; expected a teacher of the task's kind"),
     (lambda c, d: c.replace(arm_settings={"original": {"limit": 49}}),
      "task rte: arm 'original' limit 49 is larger than the train split \\(48 rows\\); expected at most 48"),
     (lambda c, d: c.replace(tasks={"rte": {**c.tasks["rte"], "trainig": {}}}),
@@ -265,13 +265,13 @@ def test_a_default_teacher_of_another_task_is_refused(tmp_path, two_tasks, monke
 
 
 @pytest.mark.slow
-def test_limits_sweep_draws_the_data_efficiency_curve(tmp_path, tiny_teacher_dir):
+def test_limits_sweep_draws_the_data_efficiency_curve(tmp_path, tiny_rte_teacher_dir):
     news = tmp_path / "news.txt"
     news.write_text("\n".join(f"The {w} film was a {v} story about the plot. Then the acting was {v} and {w} too."
                               for w in ("good", "bad", "dull", "fine") for v in ("great", "poor", "lovely", "boring",
                                                                                "nice")) + "\n")
     rte = write_rte(tmp_path / "RTE")
-    config = CompareConfig(task="rte", data_dir=str(rte), teacher=str(tiny_teacher_dir), student=STUDENT,
+    config = CompareConfig(task="rte", data_dir=str(rte), teacher=str(tiny_rte_teacher_dir), student=STUDENT,
                            arms=["original", "ood"], arm_settings={"ood": {"sources": [str(news)], "size": 12}},
                            seeds=2, training={**TRAINING, "max_steps": 2}, val_size=4, latency=False,
                            limits=[0, 20, None], out=str(tmp_path / "curve"), name="curve")
