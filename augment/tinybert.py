@@ -176,7 +176,8 @@ class TinyBertAugmenter(Augmenter):
                 seq = [cls_id, *first, sep_id]
                 types = [0] * len(seq)
                 if self.mlm_context == "pair":
-                    second = list(w["ids"][: self.max_length - 1 - len(seq)])
+                    room = self.max_length - 1 - len(seq)  # none when the first copy fills max_length
+                    second = list(w["ids"][:room]) if room > 0 else []
                     if second:
                         seq += [*second, sep_id]
                         types += [1] * (len(second) + 1)

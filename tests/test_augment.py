@@ -101,6 +101,16 @@ def test_pair_context_changes_mlm_input(tiny_mlm_dir, keyed_vectors):
     assert tok.convert_ids_to_tokens(seq_s) == ["[CLS]", "the", "[MASK]", "was", "dull", "[SEP]"]
 
 
+def test_a_text_longer_than_max_length_gives_masked_copies_no_longer_than_max_length(tiny_mlm_dir, keyed_vectors):
+    aug = make(tiny_mlm_dir, keyed_vectors, max_length=8)  # pair context: the copy alone fills the 8 tokens
+    analysed = aug.analyse(["the film was dull and the plot was awful and the story was poor"])
+    inputs = aug.masked_inputs(analysed)
+    assert inputs and all(len(seq) == len(types) <= 8 for seq, types, _ in inputs)
+    assert all(seq[0] == aug.tokenizer.cls_token_id and seq[7] == aug.tokenizer.sep_token_id for seq, _, _ in inputs)
+    assert max(m for _, _, m in inputs) <= 6  # words past the window get no masked-LM candidates
+    aug.candidates(["the film was dull and the plot was awful and the story was poor"])  # runs within the MLM
+
+
 def test_missing_word_keeps_itself_and_case_is_kept(tiny_mlm_dir, keyed_vectors):
     aug = make(tiny_mlm_dir, keyed_vectors, replace_prob=1.0)
     (span, cands), = [c for c in aug.candidates(["Superb"])[0]]
