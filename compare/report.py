@@ -37,7 +37,9 @@ def write_task_results(results: dict, out: Path) -> dict:
     if frontier_rows(results):
         table += "\n\n" + format_frontier_table(results)
         plot_frontier(results, out / "frontier.png")
-        if pairs := pruning_pairs(results):
+        rows = frontier_rows(results)
+        if pairs := [(o, g) for o, g in pruning_pairs(results)  # pairs with both students run in some arm
+                     if any(o in dict(r) and g in dict(r) for r in rows.values())]:
             table += "\n\n" + format_pruning_table(results, pairs)
             plot_pruning(results, pairs, out / "pruning.png")
     return write_results(out, results, table, plot_compare)
