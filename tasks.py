@@ -11,9 +11,7 @@ follow the ``evaluate`` GLUE metric (``accuracy``, ``f1``, ``matthews_correlatio
 
 from __future__ import annotations
 
-import csv
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +21,6 @@ from datasets import Dataset
 from .errors import DfkdError
 from .registry import Registry
 from .task_data import (
-    hub_reachable,  # noqa: F401 - the offline check, patched in tests
     load_hub_split,
     load_source,
     need_columns,
@@ -32,8 +29,6 @@ from .task_data import (
     rows_to_dataset,
     source_name,
 )
-
-csv.field_size_limit(sys.maxsize)
 
 
 @dataclass(frozen=True)
@@ -60,8 +55,6 @@ class TaskSpec:
             from the teacher); ``None``: regression exactly when there are no label names.
         file_label_names: the class order integer labels in the data files index, when ``label_names`` were put
             in the teacher's order (:func:`align_labels`); empty: the same as ``label_names``.
-        max_length: the token length a custom task's models read (:func:`length_from_data`); ``None``: the
-            training settings' own.
     """
 
     name: str
@@ -80,7 +73,6 @@ class TaskSpec:
     disk: str | None = None
     regression: bool | None = None
     file_label_names: tuple[str, ...] = ()
-    max_length: int | None = None
 
     @property
     def is_regression(self) -> bool:
@@ -139,7 +131,7 @@ _glue("wnli", "WNLI", ["not_entailment", "entailment"], ["accuracy"], "accuracy"
       ("sentence1", "sentence2", "label"), ("sentence1", "sentence2", "label"), pair=True)
 
 
-def get_task(name: str | TaskSpec | dict, data_dir: str | Path | None = None) -> TaskSpec:
+def get_task(name: str | TaskSpec | dict) -> TaskSpec:
     """Return a registered task (names are case-insensitive and ignore ``-``: ``SST-2`` is ``sst2``), or a user's
     task described by a dict (:class:`CustomTask`'s fields, as a preset or a transfer-set card writes it).
 
@@ -149,7 +141,7 @@ def get_task(name: str | TaskSpec | dict, data_dir: str | Path | None = None) ->
     if isinstance(name, TaskSpec):
         return name
     if isinstance(name, dict):
-        return task_from_dict(name, data_dir=data_dir)
+        return task_from_dict(name)
     return TASKS.get(name.lower().replace("-", ""))
 
 

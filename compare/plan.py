@@ -164,7 +164,7 @@ def plan_task(config: CompareConfig) -> TaskPlan:
 
     training = TrainingConfig.from_dict(config.training, "training")  # the preset's keys before its data
     check_training(training, "training")
-    spec, data_dir = _task(config)
+    spec = _task(config)
     if config.seeds < 1:
         raise DfkdError(f"seeds must be >= 1, got {config.seeds}")
     if not config.teacher:
@@ -175,18 +175,15 @@ def plan_task(config: CompareConfig) -> TaskPlan:
     teacher_shape = provenance.teacher_shape(config.teacher)
     lengths = None
     if spec.is_custom and "max_length" not in config.training:
-        lengths = _lengths(spec, config, data_dir)
+        lengths = _lengths(spec, config)
         training = replace(training, max_length=lengths["max_length"])
     rows = _rows(config, spec, training, teacher_shape)
     if not rows:
         raise DfkdError(f"task {spec.name}: no arms to compare; expected at least one of: {', '.join(arm_names())}")
-    if label_note is None:  # the task's labels in the teacher's order (rows are rebuilt on the aligned task)
-        aligned, label_note = provenance.check_teacher_labels(config.teacher, spec, config.confirm_generic_labels)
-        if aligned is not spec:
-            spec, rows = aligned, _rows(config, aligned, training, teacher_shape)
+    if not spec.is_custom:  # after the rows' own checks; alignment reorders names only, so the rows stand
+        spec, label_note = provenance.check_teacher_labels(config.teacher, spec, config.confirm_generic_labels)
     run_rows = tuple(r for r in rows if config.rows is None or r.name in config.rows)
-    if not spec.is_custom:
-        data_dir = _data_dir(config, spec, run_rows)
+    data_dir = None if spec.is_custom else _data_dir(config, spec, run_rows)  # a custom task's files are in spec
     _check_splits(spec, data_dir, run_rows)
     _check_limits(spec, data_dir, run_rows)
     out = Path(config.out)
@@ -208,10 +205,10 @@ def plan_task(config: CompareConfig) -> TaskPlan:
                     lengths, tuple(notes))
 
 
-def _task(config: CompareConfig) -> tuple[TaskSpec, Path | None]:
-    """The task and (a GLUE task) its folder name as given: a custom task's files are resolved into the spec."""
+def _task(config: CompareConfig) -> TaskSpec:
+    """The task; a custom task's files are resolved (against its own ``data_dir``) into the spec."""
     if not isinstance(config.task, dict):
-        return get_task(config.task), None
+        return get_task(config.task)
     from ..assets import resolve
 
     task = dict(config.task)
@@ -223,10 +220,10 @@ def _task(config: CompareConfig) -> tuple[TaskSpec, Path | None]:
             raise DfkdError(f"task {task.get('name')}: data folder {folder} not found ({err})") from None
     if isinstance(task.get("files"), dict) and folder is not None:
         task["files"] = {k: str(Path(folder) / v) for k, v in task["files"].items()}
-    return task_from_dict(task, f"task {task.get('name', '?')}"), None
+    return task_from_dict(task, f"task {task.get('name', '?')}")
 
 
-def _lengths(spec: TaskSpec, config: CompareConfig, data_dir) -> dict:
+def _lengths(spec: TaskSpec, config: CompareConfig) -> dict:
     """A custom task's ``max_length`` from its train split (dev without one), with the teacher's tokenizer; 128
     (the training default) for a task without data."""
     from ..assets import resolve
@@ -239,7 +236,7 @@ def _lengths(spec: TaskSpec, config: CompareConfig, data_dir) -> dict:
         teacher = resolve(config.teacher, build=False)
     except DfkdError:
         teacher = config.teacher
-    return {**task_lengths(spec, str(teacher), load_task(spec, split, data_dir)), "split": split}
+    return {**task_lengths(spec, str(teacher), load_task(spec, split)), "split": split}
 
 
 def _check_splits(spec: TaskSpec, data_dir, rows) -> None:

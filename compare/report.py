@@ -37,9 +37,7 @@ def write_task_results(results: dict, out: Path) -> dict:
     if frontier_rows(results):
         table += "\n\n" + format_frontier_table(results)
         plot_frontier(results, out / "frontier.png")
-        rows = frontier_rows(results)
-        if pairs := [(o, g) for o, g in pruning_pairs(results)  # pairs with both students run in some arm
-                     if any(o in dict(r) and g in dict(r) for r in rows.values())]:
+        if pairs := pruning_pairs(results):
             table += "\n\n" + format_pruning_table(results, pairs)
             plot_pruning(results, pairs, out / "pruning.png")
     return write_results(out, results, table, plot_compare)
@@ -47,7 +45,8 @@ def write_task_results(results: dict, out: Path) -> dict:
 
 def pruning_pairs(results: dict) -> list[tuple[str, str]]:
     """``(one-shot, gradual)`` student names of a size sweep that prune the teacher to the same shape
-    (``teacher_pruned`` and ``gradual_pruned`` specs whose four sizes agree, defaults filled in)."""
+    (``teacher_pruned`` and ``gradual_pruned`` specs whose four sizes agree, defaults filled in), both run in at
+    least one arm."""
     import inspect
 
     from ..distill.architectures import SHAPE
@@ -61,8 +60,10 @@ def pruning_pairs(results: dict) -> list[tuple[str, str]]:
         if kind in ("teacher_pruned", "gradual_pruned"):
             params = inspect.signature(STUDENTS.get(kind)).parameters
             specs[name] = (kind, tuple(spec.get(k, params[k].default) for k in SHAPE))
+    run = [dict(rows) for rows in frontier_rows(results).values()]
     return [(one, grad) for grad, (kg, sg) in specs.items() if kg == "gradual_pruned"
-            for one, (ko, so) in specs.items() if ko == "teacher_pruned" and so == sg]
+            for one, (ko, so) in specs.items() if ko == "teacher_pruned" and so == sg
+            and any(one in arm and grad in arm for arm in run)]
 
 
 def format_pruning_table(results: dict, pairs: list[tuple[str, str]]) -> str:

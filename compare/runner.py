@@ -88,9 +88,9 @@ HELD_OUT_ROWS, HELD_OUT_SEED = 1000, 9973
 
 def held_out_dev(plan: TaskPlan, model, tokenizer):
     """A task without dev data is scored on a slice of out-of-domain rows (the ``ood`` generator with the ood arm's
-    text sources and word limits, seed :data:`HELD_OUT_SEED`) labelled by the teacher, its answers as gold: a student's accuracy there is its
-    agreement with the teacher. No transfer set trains on these texts (:meth:`TaskRunner.transfer_set` drops them).
-    Kept in ``out/held_out_dev``.
+    text sources and word limits, seed :data:`HELD_OUT_SEED`) labelled by the teacher, its answers as gold: a
+    student's accuracy there is its agreement with the teacher. No transfer set trains on these texts
+    (:meth:`TaskRunner.transfer_set` drops them). Kept in ``out/held_out_dev``.
     """
     from datasets import load_from_disk
 
@@ -104,8 +104,7 @@ def held_out_dev(plan: TaskPlan, model, tokenizer):
         ds = load_from_disk(str(folder))
     else:
         ds, _ = make_transfer_set([("ood", {**settings, "size": HELD_OUT_ROWS})], plan.spec, None, folder, model,
-                                  tokenizer,
-                                  seed=HELD_OUT_SEED, max_length=plan.training.max_length,
+                                  tokenizer, seed=HELD_OUT_SEED, max_length=plan.training.max_length,
                                   card={"role": "held-out slice a task without dev is scored on"})
     logits = np.asarray(ds["teacher_logits"])
     gold = logits[:, 0].astype(float).tolist() if plan.spec.is_regression else logits.argmax(-1).tolist()

@@ -117,20 +117,20 @@ def summarise_runs(config: CompareConfig) -> dict:
         raise DfkdError("a summary needs a multi-task preset; expected a preset with a tasks list")
     per_task = {}
     for task in config.task_configs():
-        path = Path(task.out) / "results.json"
+        name, path = task_name(task.task), Path(task.out) / "results.json"
         if not path.is_file():
-            raise DfkdError(f"task {task_name(task.task)}: no results at {path}; expected a finished run of that task "
-                            f"(dfkd compare --preset ... --tasks {task_name(task.task)})")
+            raise DfkdError(f"task {name}: no results at {path}; expected a finished run of that task "
+                            f"(dfkd compare --preset ... --tasks {name})")
         res = json.loads(path.read_text())
         if differ := provenance.differing_settings(task, res.get("config", {})):
-            raise DfkdError(f"task {task_name(task.task)}: {path} was run with other settings ({', '.join(differ)}); expected "
+            raise DfkdError(f"task {name}: {path} was run with other settings ({', '.join(differ)}); expected "
                             "the preset's, or run that task again")
         res["arms"], other = provenance.matching_rows(task, res)
         if other:
-            print(f"{task_name(task.task)}: rows {other} were recorded with other arm settings; left out", flush=True)
+            print(f"{name}: rows {other} were recorded with other arm settings; left out", flush=True)
         if missing := [a for a in task.arms if a not in res["arms"]]:
-            print(f"{task_name(task.task)}: no recorded rows for {missing}; shown as '–'", flush=True)
-        per_task[task_name(task.task)] = res
+            print(f"{name}: no recorded rows for {missing}; shown as '–'", flush=True)
+        per_task[name] = res
     seconds = sum(r.get("wall_seconds") or 0.0 for r in per_task.values())
     return write_summary(config, per_task, seconds)
 

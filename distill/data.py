@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator
 
@@ -182,13 +183,20 @@ def model_inputs(batch: dict) -> dict:
 
 def accepted_inputs(model, batch: dict) -> dict:
     """:func:`model_inputs` that ``model.forward`` accepts (DistilBERT takes no ``token_type_ids``)."""
+    accepted = _forward_inputs(type(getattr(model, "module", model)))  # a DDP-wrapped model: its module's
+    return {k: v for k, v in model_inputs(batch).items() if accepted is None or k in accepted}
+
+
+@functools.cache
+def _forward_inputs(model_class) -> frozenset[str] | None:
+    """The :data:`MODEL_INPUTS` a model class's ``forward`` names (``None``: it takes any, ``**kwargs``), read once
+    per class rather than per batch."""
     import inspect
 
-    model = getattr(model, "module", model)  # a DDP-wrapped model: its module's forward
-    params = inspect.signature(model.forward).parameters
+    params = inspect.signature(model_class.forward).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return model_inputs(batch)
-    return {k: v for k, v in model_inputs(batch).items() if k in params}
+        return None
+    return frozenset(k for k in MODEL_INPUTS if k in params)
 
 
 def length_from_data(tokenizer, texts: list[str], pairs: list[str] | None = None, quantile: float = 0.99,

@@ -217,7 +217,11 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
         setattr(config, arch.config_keys.get(std, std), value)
     student = type(teacher)(config)
     ch = top_indices(importance["channels"], hidden_size)
-    kept = {"channels": ch}
+    kept = []  # per student layer: the teacher layer's kept head dimensions and neurons
+    for t_index in layers:
+        heads = top_indices(importance["heads"][t_index], num_attention_heads * group)  # g side by side = 1 head
+        kept.append({"channels": ch, "heads": (heads[:, None] * d_t + torch.arange(d_t)).reshape(-1),
+                     "neurons": top_indices(importance["neurons"][t_index], intermediate_size)})
     prefix = f"{teacher.base_model_prefix}.{arch.layers}."
     roles = arch.roles()
     t_params = teacher.state_dict()
@@ -225,17 +229,12 @@ def prune_teacher(teacher, importance: dict, num_hidden_layers: int, hidden_size
         t_name, role = name, None
         if name.startswith(prefix):
             j, _, rest = name[len(prefix):].partition(".")
-            t_index = layers[int(j)]
-            t_name = f"{prefix}{t_index}.{rest}"
-            heads = top_indices(importance["heads"][t_index], num_attention_heads * group)  # g side by side = 1 head
-            kept["heads"] = (heads[:, None] * d_t + torch.arange(d_t)).reshape(-1)
-            kept["neurons"] = top_indices(importance["neurons"][t_index], intermediate_size)
+            t_name = f"{prefix}{layers[int(j)]}.{rest}"
             role = roles.get(rest.rpartition(".")[0])
         value = t_params[t_name]
         for dim in range(value.dim()):
-            sets = role if role is not None and dim < 2 else None
-            if sets is not None and not (dim == 1 and value.dim() == 1):
-                value = value.index_select(dim, kept[sets[dim]])
+            if role is not None and dim < 2:  # a projection: (rows, columns) by the role's index sets
+                value = value.index_select(dim, kept[int(j)][role[dim]])
             elif value.shape[dim] != param.shape[dim]:
                 if value.shape[dim] != t_shape["hidden_size"]:
                     raise DfkdError(f"teacher_pruned: cannot cut {t_name} {tuple(value.shape)} to {tuple(param.shape)}; "
