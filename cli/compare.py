@@ -29,6 +29,9 @@ def register(sub) -> None:
                    "(nothing is written)")
     p.add_argument("--summary-only", action="store_true",
                    help="run nothing: write the multi-task summary from the tasks' recorded results.json")
+    p.add_argument("--retime", action="store_true",
+                   help="time the recorded rows' students again, each in turns with the teacher, and rewrite their "
+                   "speed-ups (nothing is trained); rows not yet recorded run as usual")
     p.set_defaults(func=run)
 
 
@@ -65,6 +68,6 @@ def run(args) -> None:
         if args.dry_run:
             print(json.dumps(plan.describe(), indent=2, default=str))
             return
-        result = run_plan(plan)
+        result = run_plan(plan, retime=args.retime)
     print(result["table"])
     print(f"results in {config.out}")

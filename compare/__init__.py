@@ -26,6 +26,7 @@ left and whether it resumes), :mod:`~dfkd.compare.runner` (a task's rows), :mod:
 from __future__ import annotations
 
 from .. import augment, zeroshot  # noqa: F401  (the built-in generators and strategies register themselves)
+from ..errors import DfkdError
 from .config import ARMS, EXCLUDED_FROM_AVERAGE, Arm, CompareConfig, Variant, get_arm, set_value
 from .plan import Plan, make_plan
 from .report import format_compare_table, format_summary_table
@@ -36,15 +37,25 @@ __all__ = ["ARMS", "EXCLUDED_FROM_AVERAGE", "Arm", "CompareConfig", "Plan", "Var
            "summarise_runs", "time_split"]
 
 
-def run_plan(plan: Plan) -> dict:
-    """Run a validated plan (see :func:`run_compare`)."""
+def run_plan(plan: Plan, retime: bool = False) -> dict:
+    """Run a validated plan (see :func:`run_compare`).
+
+    Args:
+        retime: time every recorded row's student again in turns with the teacher
+            (:meth:`~dfkd.compare.runner.TaskRunner.retimed`) instead of keeping its recorded speed-ups.
+
+    Raises:
+        DfkdError: ``retime`` with a data-efficiency curve (its rows are not timed).
+    """
     from .curve import run_curve
     from .runner import TaskRunner
     from .summary import run_tasks
 
     if plan.kind == "curve":
+        if retime:
+            raise DfkdError("--retime: a data-efficiency curve times no students; expected a compare preset")
         return run_curve(plan)
-    runners = [TaskRunner(task) for task in plan.tasks]
+    runners = [TaskRunner(task, retime=retime) for task in plan.tasks]
     if plan.kind == "single":
         return runners[0].run()
     return run_tasks(plan.config, runners)

@@ -229,7 +229,9 @@ def format_compare_table(results: dict) -> str:
                   f"{pct}: the floor every row is read against."]
     lines += ["", "gap recovered: (student − floor) / (teacher − floor) × 100 (floor: the majority answer, 0 for MCC "
               "and Pearson); κ: Cohen's kappa with the teacher's dev predictions (Pearson r for regression); "
-              "speed-up: the teacher's CPU latency over the first seed's student's, at batch 1 and 32."]
+              "speed-up: the teacher's CPU latency over the first seed's student's, at batch 1 and 32, the two timed "
+              "in turns on the same dev batches (rows without a teacher latency of their own: over the teacher's "
+              "\"ms\" above)."]
     shares = {name: a["teacher_label_shares"] for name, a in results["arms"].items() if a.get("teacher_label_shares")}
     if shares:
         first = next(iter(shares.values()))

@@ -3,6 +3,8 @@ once, every row's seeds, and the task's ``results.json`` / ``results.md`` / ``ch
 
 from __future__ import annotations
 
+import copy
+import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DfkdError
+from ..files import atomic_file
 from ..metrics import floor_score, gap_recovered, majority_baseline, mean_interval, pct_of_teacher, speedup
 from ..tasks import load_task
 from . import provenance
@@ -115,8 +118,9 @@ def held_out_dev(plan: TaskPlan, model, tokenizer):
 class TaskRunner:
     """Runs one :class:`TaskPlan`: every attribute is set here, and :meth:`run` is the one entry point."""
 
-    def __init__(self, plan: TaskPlan):
+    def __init__(self, plan: TaskPlan, retime: bool = False):
         self.plan = plan
+        self.retime = retime  # time the recorded rows' students again (:meth:`retimed`)
         self.built: dict[str, tuple] = {}  # transfer sets built or loaded in this run, by generator settings
 
     def run(self) -> dict:
@@ -150,7 +154,7 @@ class TaskRunner:
         done, written = {}, None
         for row in plan.rows:
             if row.name in recorded:
-                done[row.name] = recorded[row.name]
+                done[row.name] = self.retimed(row, recorded[row.name], teacher) if self.retime else recorded[row.name]
                 results.setdefault("reused_rows", []).append(row.name)
                 print(f"{plan.spec.name}/{row.name}: reused from {plan.out / 'results.json'} (same settings and "
                       "teacher score)", flush=True)
@@ -161,6 +165,46 @@ class TaskRunner:
             results["wall_seconds"] = round(time.perf_counter() - started, 1)
             written = write_task_results(results, plan.out)  # after every row: a run whose students are gone resumes
         return written
+
+    def retimed(self, row: RowPlan, entry: dict, teacher: TeacherContext) -> dict:
+        """A recorded row with its speed-ups measured again: its first seed's saved student (and its int8 copy,
+        when the run quantizes) timed in turns with the teacher now (:func:`dfkd.eval.scoring.measure_latency`),
+        nothing trained or scored again. Latencies taken hours apart on a machine whose speed drifts make
+        speed-ups that do not compare; this puts every row of a table on the same minutes. A row whose student
+        is not on disk keeps its recorded figures (one printed line says so)."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from ..eval.scoring import machine_info, measure_latency, quantize_int8
+
+        plan, s_dir = self.plan, self.plan.out / row.name / "seed-0"
+        if not plan.config.latency or not (s_dir / "student").is_dir():
+            print(f"{plan.spec.name}/{row.name}: no student at {s_dir / 'student'} to time; its recorded speed-ups "
+                  "stay", flush=True)
+            return entry
+        model = AutoModelForSequenceClassification.from_pretrained(s_dir / "student")
+        tokenizer = AutoTokenizer.from_pretrained(s_dir / "student")
+        reference, length = (teacher.model, teacher.tokenizer), plan.training.max_length
+        timed = {"": measure_latency(model, tokenizer, teacher.dev, reference, length)}
+        if "int8" in entry:
+            timed["int8"] = measure_latency(quantize_int8(model), tokenizer, teacher.dev, reference, length)
+        entry = copy.deepcopy(entry)
+        first = entry["per_seed"][0]
+        for key, lat in timed.items():
+            target, seed_row = (entry, first) if not key else (entry[key], first[key])
+            seed_row.update(lat)
+            target.update(speed_fields(seed_row, teacher))
+        entry["machine"] = machine_info()
+        cache = s_dir / "eval.json"
+        if cache.is_file():  # the seed's cached scores carry the new timing too
+            scores = json.loads(cache.read_text())
+            scores.update(timed[""])
+            if "int8" in timed and "int8" in scores:
+                scores["int8"].update(timed["int8"])
+            with atomic_file(cache) as tmp:
+                tmp.write_text(json.dumps(scores, indent=2))
+        print(f"{plan.spec.name}/{row.name}: timed again, speed-up {entry['speedup']:.2f} / {entry['speedup_b32']:.2f}",
+              flush=True)
+        return entry
 
     def transfer_set(self, row: RowPlan, teacher: TeacherContext) -> tuple[str, object, dict]:
         """A row's labelled transfer set, built once per generator settings and kept in
@@ -236,9 +280,7 @@ class TaskRunner:
                 if len(seeds) > 1 and None not in [s["gap_recovered"] for s in seeds] else None,
                 "agreement": statistics.fmean(s["agreement"] for s in seeds),
                 "kappa": statistics.fmean(s["kappa"] for s in seeds), "params": first["params"],
-                "latency_ms_b1": first["latency_ms_b1"], "latency_ms_b32": first["latency_ms_b32"],
-                "speedup": speedup(teacher.latency[0], first["latency_ms_b1"]),
-                "speedup_b32": speedup(teacher.latency[1], first["latency_ms_b32"]), "stages_s": stages,
+                **speed_fields(first, teacher), "stages_s": stages,
                 **({"student_name": row.name.split("@", 1)[1]} if "@" in row.name and row.variant is None else {}),
                 **({"int8": int8_entry(seeds, teacher)} if all("int8" in s for s in seeds) else {})}
 
@@ -264,9 +306,10 @@ class TaskRunner:
         t = time.perf_counter()
         model = AutoModelForSequenceClassification.from_pretrained(s_dir / "student")
         s_tokenizer = AutoTokenizer.from_pretrained(s_dir / "student")  # a BiLSTM student has its own
+        reference = (teacher.model, teacher.tokenizer)  # the speed-ups: student and teacher timed in turns
         row = evaluate_model(self.plan.spec, model, s_tokenizer, teacher.dev, teacher.logits, teacher.main,
                              latency=self.plan.config.latency and seed == 0, folder=s_dir / "student",
-                             max_length=self.plan.training.max_length)
+                             max_length=self.plan.training.max_length, reference=reference)
         # the student's own predicted classes on dev, next to the teacher's and gold's (label_shares)
         row["dev_label_shares"] = label_shares(self.plan.spec, row.pop("logits"), dev_bins(self.plan.spec, teacher.dev))
         row.pop("model", None)
@@ -275,8 +318,9 @@ class TaskRunner:
 
             q = evaluate_model(self.plan.spec, quantize_int8(model), s_tokenizer, teacher.dev, teacher.logits,
                                teacher.main, latency=self.plan.config.latency and seed == 0,
-                               max_length=self.plan.training.max_length)
-            row["int8"] = {k: q[k] for k in ("main", "agreement", "kappa", "latency_ms_b1", "latency_ms_b32")}
+                               max_length=self.plan.training.max_length, reference=reference)
+            row["int8"] = {k: q.get(k) for k in ("main", "agreement", "kappa", "latency_ms_b1", "latency_ms_b32",
+                                                 "teacher_latency_ms_b1", "teacher_latency_ms_b32")}
         return {**row, "eval_seconds": round(time.perf_counter() - t, 1)}
 
 
@@ -299,7 +343,17 @@ def int8_entry(seeds: list[dict], teacher: TeacherContext) -> dict:
             "gap_recovered_std": statistics.stdev([gap_recovered(x, teacher.main, teacher.floor) for x in mains])
             if len(mains) > 1 and teacher.main > teacher.floor else None,
             "kappa": statistics.fmean(x["kappa"] for x in q),
-            "latency_ms_b1": q[0]["latency_ms_b1"], "latency_ms_b32": q[0]["latency_ms_b32"],
-            "speedup": speedup(teacher.latency[0], q[0]["latency_ms_b1"]),
-            "speedup_b32": speedup(teacher.latency[1], q[0]["latency_ms_b32"])}
+            **speed_fields(q[0], teacher)}
+
+
+def speed_fields(scored: dict, teacher: TeacherContext) -> dict:
+    """A row's latencies and speed-ups from its first seed's scores: the teacher timed in turns with the student
+    when it was (``teacher_latency_ms_b1/b32``), else the teacher's own recorded latency (older records)."""
+    fields = {"latency_ms_b1": scored["latency_ms_b1"], "latency_ms_b32": scored["latency_ms_b32"]}
+    for key, batch, recorded in (("speedup", "b1", teacher.latency[0]), ("speedup_b32", "b32", teacher.latency[1])):
+        paired = scored.get(f"teacher_latency_ms_{batch}")
+        if paired is not None:
+            fields[f"teacher_latency_ms_{batch}"] = paired
+        fields[key] = speedup(paired if paired is not None else recorded, scored[f"latency_ms_{batch}"])
+    return fields
 

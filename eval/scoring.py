@@ -90,36 +90,78 @@ def size_on_disk_mb(folder: str | Path) -> float:
 
 
 @torch.inference_mode()
-def cpu_latency_ms(model, tokenizer, ds: Dataset, batch_size: int, repeats: int = 20, max_length: int = 128,
-                   warmup: int = 3) -> float:
-    """Median wall time (ms) of one forward pass on CPU over ``repeats`` batches of real dev examples.
+def paired_latency_ms(models: list[tuple], ds: Dataset, batch_size: int, repeats: int = 20, max_length: int = 128,
+                      warmup: int = 3) -> list[float]:
+    """Median wall time (ms) of one forward pass on CPU of each ``(model, tokenizer)`` in ``models``, timed in
+    turns on the same batches, so that their ratio (a speed-up) holds while the machine's speed drifts.
 
-    Batches are consecutive dev rows (padded to their longest), cycled when the dev set is small.
+    Batches are consecutive dev rows (padded to their longest), cycled when the dev set is small. In every
+    repeat each model runs once on that repeat's batch; the order of the models is reversed every other repeat,
+    so neither always runs first. Each model is moved to the CPU in eval mode.
+
+    Returns:
+        one median per model, in milliseconds, in the order given.
     """
-    model = model.to("cpu").eval()
+    for model, _ in models:
+        model.to("cpu").eval()
     pair = "text_pair" in ds.column_names
     n = len(ds)
-    times = []
+    times: list[list[float]] = [[] for _ in models]
     for r in range(warmup + repeats):
-        rows = [(r * batch_size + i) % n for i in range(batch_size)]
-        sub = ds.select(rows)[:]
-        enc = tokenizer(sub["text"], sub["text_pair"] if pair else None, truncation=True, max_length=max_length,
-                        padding=True, return_tensors="pt")
-        t = time.perf_counter()
-        model(**enc)
-        if r >= warmup:
-            times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+        sub = ds.select([(r * batch_size + i) % n for i in range(batch_size)])[:]
+        order = list(range(len(models)))[::(-1) ** r]
+        for k in order:
+            model, tokenizer = models[k]
+            enc = tokenizer(sub["text"], sub["text_pair"] if pair else None, truncation=True,
+                            max_length=max_length, padding=True, return_tensors="pt")
+            t = time.perf_counter()
+            model(**enc)
+            if r >= warmup:
+                times[k].append((time.perf_counter() - t) * 1000)
+    return [statistics.median(t) for t in times]
+
+
+#: forward passes timed at batch 1 and at batch 32
+LATENCY_REPEATS = {1: 50, 32: 10}
+
+
+def measure_latency(model, tokenizer, dev: Dataset, reference: tuple | None = None, max_length: int = 128) -> dict:
+    """CPU latency (ms) of ``model`` at batch 1 and 32 and, with a ``reference`` ``(teacher, tokenizer)``, the
+    teacher's timed in turns with it (:func:`paired_latency_ms`) and the speed-ups that follow: the teacher's
+    latency over the model's. Each model goes back to the device it came from.
+
+    Returns:
+        ``{"latency_ms_b1", "latency_ms_b32"}`` plus, with a reference, ``{"teacher_latency_ms_b1",
+        "teacher_latency_ms_b32", "speedup", "speedup_b32"}``.
+    """
+    pairs = [(model, tokenizer)] + ([reference] if reference is not None else [])
+    devices = [next(m.parameters()).device for m, _ in pairs]
+    row = {}
+    for batch, repeats in LATENCY_REPEATS.items():
+        ms = paired_latency_ms(pairs, dev, batch, repeats=repeats, max_length=max_length)
+        suffix = f"b{batch}"
+        row[f"latency_ms_{suffix}"] = ms[0]
+        if reference is not None:
+            row[f"teacher_latency_ms_{suffix}"] = ms[1]
+            row["speedup" if batch == 1 else f"speedup_{suffix}"] = speedup(ms[1], ms[0])
+    for (m, _), device in zip(pairs, devices):
+        m.to(device)
+    return row
 
 
 def evaluate_model(task: TaskSpec, model, tokenizer, dev: Dataset, teacher_logits: np.ndarray | None = None,
                    teacher_main: float | None = None, latency: bool = True, folder: str | Path | None = None,
-                   max_length: int = 128) -> dict:
+                   max_length: int = 128, reference: tuple | None = None) -> dict:
     """Score one loaded model on an already loaded dev split.
+
+    Args:
+        reference: ``(teacher, tokenizer)`` to time in turns with the model (:func:`measure_latency`), so that
+            the row's speed-ups compare the two in the same minutes.
 
     Returns:
         ``{"metrics", "main", "pct_of_teacher", "agreement", "kappa", "params", "size_mb", "latency_ms_b1",
-        "latency_ms_b32", "logits"}``; ``logits`` is ``(n, num_labels)``; teacher-relative fields are
+        "latency_ms_b32", "logits"}`` (with a ``reference``, also its ``teacher_latency_ms_b1/b32`` and
+        ``speedup``/``speedup_b32``); ``logits`` is ``(n, num_labels)``; teacher-relative fields are
         ``None`` without a teacher (``kappa``: :func:`dfkd.metrics.kappa`).
     """
     from ..distill.label import predict_logits
@@ -135,10 +177,7 @@ def evaluate_model(task: TaskSpec, model, tokenizer, dev: Dataset, teacher_logit
            "params": count_parameters(model), "size_mb": size_on_disk_mb(folder) if folder else None,
            "latency_ms_b1": None, "latency_ms_b32": None, "logits": logits}
     if latency:
-        device = next(model.parameters()).device
-        row["latency_ms_b1"] = cpu_latency_ms(model, tokenizer, dev, 1, repeats=50)
-        row["latency_ms_b32"] = cpu_latency_ms(model, tokenizer, dev, 32, repeats=10)
-        model.to(device)
+        row.update(measure_latency(model, tokenizer, dev, reference, max_length))
     return row
 
 
@@ -166,17 +205,19 @@ def evaluate_models(task: str | TaskSpec, models: list[str], data_dir=None, teac
     spec = get_task(task)
     dev = load_task(spec, split, data_dir)
     floor = floor_score(spec, np.asarray(dev["label"]))
-    rows, t_logits, t_main, t_row = [], None, None, None
+    rows, t_logits, t_main, t_pair = [], None, None, None
     refs = ([("teacher", teacher)] if teacher else []) + [(m, m) for m in models]
     for name, ref in refs:
         model, tokenizer = load_teacher(ref, spec.num_labels, role="teacher" if name == "teacher" else "model")
-        row = evaluate_model(spec, model, tokenizer, dev, t_logits, t_main, latency, folder=resolve(ref, build=False))
+        row = evaluate_model(spec, model, tokenizer, dev, t_logits, t_main, latency, folder=resolve(ref, build=False),
+                             reference=t_pair)  # each model timed in turns with the teacher
         if name == "teacher":
-            t_logits, t_main, t_row = row["logits"], row["main"], row
+            t_logits, t_main, t_pair = row["logits"], row["main"], (model, tokenizer)
             row["pct_of_teacher"], row["agreement"], row["kappa"] = 100.0, 1.0, 1.0
+            row["speedup"] = row["speedup_b32"] = 1.0 if latency else None
         row["gap_recovered"] = gap_recovered(row["main"], t_main, floor)
-        row["speedup"] = speedup(t_row and t_row["latency_ms_b1"], row["latency_ms_b1"])
-        row["speedup_b32"] = speedup(t_row and t_row["latency_ms_b32"], row["latency_ms_b32"])
+        row.setdefault("speedup", None)
+        row.setdefault("speedup_b32", None)
         row.pop("logits")
         rows.append({"model": name, **row})
     if not rows:

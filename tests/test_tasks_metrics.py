@@ -177,6 +177,44 @@ def test_speedup_is_the_teacher_latency_over_the_students():
     assert speedup(None, 8.5) is None and speedup(17.0, None) is None
 
 
+def test_student_and_teacher_are_timed_in_turns_on_the_same_batches(monkeypatch):
+    """paired_latency_ms on a fake clock: each model's median is its own forward time, the two alternate which
+    runs first, both see the same rows, and measure_latency's speed-up is their ratio."""
+    import torch
+    from datasets import Dataset
+
+    from dfkd.eval import scoring
+
+    clock, calls = [0.0], []
+
+    class Fake(torch.nn.Module):
+        def __init__(self, name, seconds):
+            super().__init__()
+            self.name, self.seconds, self.weight = name, seconds, torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids):
+            calls.append((self.name, input_ids[:, 0].tolist()))
+            clock[0] += self.seconds
+
+    def tokenizer(texts, pairs, **kw):
+        return {"input_ids": torch.tensor([[int(t)] for t in texts])}
+
+    monkeypatch.setattr(scoring.time, "perf_counter", lambda: clock[0])
+    dev = Dataset.from_dict({"text": [str(i) for i in range(5)], "label": [0] * 5})
+    student, teacher = Fake("student", 0.002), Fake("teacher", 0.006)
+    assert scoring.paired_latency_ms([(student, tokenizer), (teacher, tokenizer)], dev, 2, repeats=3, warmup=1) == \
+        [pytest.approx(2.0), pytest.approx(6.0)]
+    assert [c[0] for c in calls] == ["student", "teacher", "teacher", "student"] * 2
+    assert [c[1] for c in calls[::2]] == [[0, 1], [2, 3], [4, 0], [1, 2]]  # consecutive rows, cycled, shared
+    assert [c[1] for c in calls[::2]] == [c[1] for c in calls[1::2]]
+    calls.clear()
+    row = scoring.measure_latency(student, tokenizer, dev, reference=(teacher, tokenizer))
+    assert row == {"latency_ms_b1": pytest.approx(2.0), "latency_ms_b32": pytest.approx(2.0),
+                   "teacher_latency_ms_b1": pytest.approx(6.0), "teacher_latency_ms_b32": pytest.approx(6.0),
+                   "speedup": pytest.approx(3.0), "speedup_b32": pytest.approx(3.0)}
+    assert len(calls) == 2 * (3 + 50) + 2 * (3 + 10)  # warm-up and timed passes of both, at batch 1 and 32
+
+
 def test_mean_interval_by_hand():
     from dfkd.metrics import mean_interval
 
