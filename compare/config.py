@@ -83,7 +83,7 @@ class Variant:
     """
 
     arm: str = "original"
-    student: dict | None = None
+    student: dict | str | None = None
     losses: dict | None = None
     training: dict = field(default_factory=dict)
     stages: list | None = None
@@ -109,7 +109,8 @@ class CompareConfig:
             any of these fields (``data_dir``, ``teacher``, ``training``, ``arm_settings``, ...) over the shared
             ones (dicts are merged key by key, at every depth; a ``student`` spec is replaced whole). Each task
             writes ``out/<task>/``; the run adds a summary.
-        student: student spec (see :mod:`dfkd.distill.students`).
+        student: student spec (see :mod:`dfkd.distill.students`), or the name of one in ``configs/students/``
+            (``"minilm-ffn1024-pruned"``).
         arms: arm names (:func:`get_arm`: registered arms and generators).
         arm_settings: per-arm generator settings overriding the arm's defaults, e.g.
             ``{"original": {"limit": 20000}}`` (applied to every generator of that arm).
@@ -146,7 +147,7 @@ class CompareConfig:
     confirm_generic_labels: bool = False
     teacher: str | None = "models/teacher-minilm-l6-sst2"
     tasks: dict | list | None = None
-    student: dict = field(default_factory=lambda: {"type": "config", "num_hidden_layers": 4, "hidden_size": 256,
+    student: dict | str = field(default_factory=lambda: {"type": "config", "num_hidden_layers": 4, "hidden_size": 256,
                                                    "num_attention_heads": 4, "intermediate_size": 1024})
     arms: list[str] = field(default_factory=lambda: ["original"])
     arm_settings: dict[str, dict] = field(default_factory=dict)

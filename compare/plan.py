@@ -302,8 +302,9 @@ def _rows(config: CompareConfig, spec: TaskSpec, training, teacher_shape: dict |
             check_generator_settings(g, s, f"{where} ({g} generator)")
         key = json.dumps(generators, sort_keys=True)
         home = homes.setdefault(key, name if own else arm.name)
-        student = (v and v.student) or own_student.get(name) or config.student
-        check_student_spec(student, f"variant {name!r} student" if v and v.student else "student")
+        where = f"variant {name!r} student" if v and v.student else "student"
+        student = student_spec((v and v.student) or own_student.get(name) or config.student, where)
+        check_student_spec(student, where)
         if teacher_shape is not None:
             check_student_against(student, teacher_shape, f"{label}: student")
         row_losses = from_dict(DistillationConfig, v.losses, f"variant {name} losses") if v and v.losses else losses

@@ -67,6 +67,20 @@ def test_a_named_student_spec_is_read_from_configs_students(tmp_path, tiny_teach
     assert plan.tasks[0].rows[0].student["type"] == "bilstm"
 
 
+def test_a_preset_or_variant_student_may_be_named_and_a_task_names_its_own(tmp_path, tiny_teacher_dir):
+    """``student`` (preset, task or variant) takes a file name from ``configs/students/`` as ``students`` does."""
+    from pathlib import Path
+
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "configs" / "students" / "bilstm.json").read_text())
+    base = _sweep(tmp_path, tiny_teacher_dir).replace(students=None, student="bilstm",
+                                                      variants={"v": {"arm": "original", "student": SIZES["1x16"]}})
+    rows = {r.name: r.student for r in make_plan(base).tasks[0].rows}
+    assert rows == {"original": shipped, "v": SIZES["1x16"]}
+    with pytest.raises(DfkdError, match=r"^variant 'v' student: unknown student 'bilstmm' \(did you mean 'bilstm'\?\)"):
+        make_plan(base.replace(variants={"v": {"arm": "original", "student": "bilstmm"}}))
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_frontier_table_and_chart_draw_each_arm_through_its_students(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
