@@ -150,7 +150,8 @@ def format_frontier_table(results: dict) -> str:
 
 def plot_frontier(results: dict, path: Path) -> None:
     """Gap recovered against speed-up over the teacher, at batch 1 and at batch 32 side by side: one line per arm
-    through its students (seeds' std as error bars), int8-quantized students as hollow markers on a dashed line."""
+    through its students (seeds' std as error bars), int8-quantized students as hollow markers on a dashed line; the
+    speed-up axis is logarithmic."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=120, sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -165,12 +166,17 @@ def plot_frontier(results: dict, path: Path) -> None:
                 label = arm if style == "-o" else f"{arm} (int8)"
                 ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], fmt=style,
                             color=colour, capsize=3, label=label, mfc="none" if style == "--o" else colour)
-                if style == "-o":
+                if style == "-o" and i == 0:  # sizes named once, on the first arm's line
                     for x, y, _, s in pts:
                         ax.annotate(s, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6)
         ax.axhline(100, ls=":", color="#c44e52", lw=1)
         ax.axhline(0, ls=":", color="black", lw=1)
-        ax.set_xlabel(f"speed-up over the teacher, {title} (CPU)")
+        ax.set_xscale("log")  # speed-ups span 1x to 20x; equal steps read as equal ratios
+        lo, hi = ax.get_xlim()
+        ax.set_xticks([t for t in (0.5, 1, 1.5, 2, 3, 5, 10, 20, 50, 100) if lo <= t <= hi])
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_xlabel(f"speed-up over the teacher, {title} (CPU, log scale)")
         ax.set_title(f"{results['task']}: {title}", fontsize=9)
     axes[0].set_ylabel("gap recovered over the majority answer, %")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
