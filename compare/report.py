@@ -395,7 +395,8 @@ def format_gap_table(results: dict) -> list[str]:
 
 
 def plot_summary(results: dict, path: Path) -> None:
-    """Grouped bars: % of the teacher per task and arm (± the seeds' std as % of the teacher)."""
+    """Grouped bars: gap recovered over the majority answer per task and arm, % (± the seeds' std), the teacher at
+    100 and the majority answer at 0. A bar below the axis's floor (-100) is cut there and labelled with its value."""
     plt = pyplot()
 
     tasks = list(results["tasks"])
@@ -404,25 +405,26 @@ def plot_summary(results: dict, path: Path) -> None:
     present = {t: [arm for arm in arms if arm in results["tasks"][t]["arms"]] for t in tasks}
     width = 0.8 / max(1, *(len(p) for p in present.values()))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(tasks) + 2), 4.0), dpi=120)
+    bottom = -100.0
     for arm in arms:
         xs, ys, es = [], [], []
         for i, t in enumerate(tasks):
-            if arm not in present[t]:
+            a = results["tasks"][t]["arms"].get(arm) if arm in present[t] else None
+            if a is None or a.get("gap_recovered") is None:
                 continue
-            a = results["tasks"][t]["arms"][arm]
             xs.append(i + (present[t].index(arm) - (len(present[t]) - 1) / 2) * width)
-            ys.append(a["pct_of_teacher"] or 0.0)
-            es.append(100 * (a["std"] or 0.0) / abs(results["tasks"][t]["teacher"]["main"] or 1.0))
-        ax.bar(xs, ys, width, yerr=es, capsize=3, label=arm)
+            ys.append(a["gap_recovered"])
+            es.append(a.get("gap_recovered_std") or 0.0)
+        ax.bar(xs, [max(y, bottom) for y in ys], width, yerr=es, capsize=3, label=arm)
+        for x, y in zip(xs, ys):
+            if y < bottom:
+                ax.annotate(f"{y:.0f}", (x, bottom), xytext=(0, 3), textcoords="offset points", ha="center",
+                            fontsize=7, rotation=90, bbox={"fc": "white", "ec": "none", "pad": 0.5})
     ax.axhline(100, ls="--", color="#c44e52", lw=1, label="teacher")
-    floors = [(i, f["pct_of_teacher"]) for i, t in enumerate(tasks)
-              if (f := results["tasks"][t].get("majority_baseline")) and f["pct_of_teacher"] is not None]
-    if floors:
-        ax.hlines([p for _, p in floors], [i - 0.45 for i, _ in floors], [i + 0.45 for i, _ in floors],
-                  colors="black", linestyles=":", lw=1.5, label="majority answer")
+    ax.axhline(0, ls=":", color="black", lw=1.5, label="majority answer")
     ax.set_xticks(range(len(tasks)), tasks)
-    ax.set_ylabel("% of the teacher's dev score")
-    ax.set_ylim(0, 110)
+    ax.set_ylabel("gap recovered over the majority answer, %")
+    ax.set_ylim(bottom, 115)
     ax.set_title(f"{results.get('name') or 'compare'}: students by transfer set", fontsize=9)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the axes
     fig.savefig(path, bbox_inches="tight")

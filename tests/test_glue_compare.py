@@ -179,6 +179,29 @@ def test_wnli_is_shown_but_not_averaged():
     assert s["teacher_avg_score"] == pytest.approx(60.0)
 
 
+def test_the_summary_chart_draws_gap_recovered_and_cuts_bars_below_minus_100(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from dfkd.compare.report import plot_summary
+
+    def arm(gap, std):
+        return {"gap_recovered": gap, "gap_recovered_std": std}
+
+    results = {"name": "g", "summary": {"original": {}, "augment": {}},
+               "tasks": {"sst2": {"arms": {"original": arm(79.6, 1.4), "augment": arm(76.7, 1.9)}},
+                         "mrpc": {"arms": {"original": arm(-2.2, 4.4), "augment": arm(-164.4, 19.2)}},
+                         "stsb": {"arms": {"original": arm(47.5, 12.0)}}}}
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    plot_summary(results, tmp_path / "c.png")
+    ax = plt.gcf().axes[0]
+    bars = sorted((round(p.get_x() + p.get_width() / 2, 2), round(p.get_height(), 1)) for p in ax.patches)
+    # two bars side by side on sst2 (x 0) and mrpc (x 1), one on stsb (x 2); -164.4 is cut at -100 and labelled
+    assert bars == [(-0.2, 79.6), (0.2, 76.7), (0.8, -2.2), (1.2, -100.0), (2.0, 47.5)]
+    assert [t.get_text() for t in ax.texts] == ["-164"]
+    assert ax.get_ylim() == (-100.0, 115.0)
+    plt.close("all")
+
+
 def test_the_summary_splits_time_into_transfer_sets_students_and_teacher():
     from dfkd.compare import format_summary_table, summarise
 
