@@ -390,8 +390,24 @@ def format_gap_table(results: dict) -> list[str]:
     lines += ["", "Gap recovered: (student − floor) / (teacher − floor) × 100, the floor being the majority answer's "
               "dev score (0 for MCC and Pearson); κ: Cohen's kappa between the student's and the teacher's dev "
               "predictions (Pearson r for regression), 0 for a student that answers one class everywhere; speed-up: "
-              "the teacher's CPU latency over the student's, the mean of the tasks'."]
-    return lines
+              "the teacher's CPU latency over the student's, the mean of the tasks' (each task's below)."]
+    return lines + format_students_table(results)
+
+
+def format_students_table(results: dict) -> list[str]:
+    """The summary's third table: per task, the student it distils into, its size and its speed-ups over the
+    teacher at batch 1 / 32 (the mean over the task's arms); nothing for a summary recorded without them."""
+    tasks = results["tasks"]
+    if not any(v.get("student") or v.get("speedup") for v in tasks.values()):
+        return []
+    params = [_num(v["student_params"] / 1e6) if v.get("student_params") else "–" for v in tasks.values()]
+    speed = ["–" if v.get("speedup") is None else f"{v['speedup']:.1f}x / {_num(v.get('speedup_b32'))}x"
+             for v in tasks.values()]
+    rows = [["student", *[v.get("student") or "–" for v in tasks.values()]], ["params (M)", *params],
+            ["speed-up b1 / b32", *speed]]
+    head = ["", *tasks]
+    return ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *["| " + " | ".join(r) + " |" for r in rows]]
 
 
 def plot_summary(results: dict, path: Path) -> None:

@@ -47,7 +47,7 @@ def summarise(per_task: dict[str, dict]) -> dict:
         tasks[task] = {"main_metric": res["main_metric"], "teacher": {"main": res["teacher"]["main"]},
                        "arms": {arm: _summary_arm(res, a) for arm, a in res["arms"].items()},
                        "wall_seconds": res.get("wall_seconds"), "seconds": time_split(res),
-                       "machines": run_machines(res)}
+                       "machines": run_machines(res), **task_student(res)}
         if floor := res.get("majority_baseline"):
             tasks[task]["majority_baseline"] = {k: floor[k] for k in ("label", "main", "pct_of_teacher")}
     arms = list(dict.fromkeys(a for t in tasks.values() for a in t["arms"]))
@@ -68,6 +68,33 @@ def summarise(per_task: dict[str, dict]) -> dict:
         if timed else None
     return {"tasks": tasks, "summary": summary, "teacher_avg_score": teacher_avg,
             "excluded_from_average": [t for t in tasks if t in EXCLUDED_FROM_AVERAGE], "seconds": seconds}
+
+
+def student_label(spec) -> str | None:
+    """A task's student as a person reads it in a table: the name of a file in ``configs/students/``, or an
+    inline spec's type and shape (``teacher_pruned 4x256, FFN 1024``); ``None`` where none was recorded."""
+    if spec is None or isinstance(spec, str):
+        return spec
+    kind = spec.get("type", "config")
+    if "num_hidden_layers" in spec and "hidden_size" in spec:
+        ffn = f", FFN {spec['intermediate_size']}" if "intermediate_size" in spec else ""
+        return f"{kind} {spec['num_hidden_layers']}x{spec['hidden_size']}{ffn}"
+    return kind
+
+
+def task_student(res: dict) -> dict:
+    """One task's student for the summary: ``student`` (:func:`student_label`), ``student_params`` (the first
+    arm's parameter count) and ``speedup`` / ``speedup_b32`` (the mean over its arms of the teacher's CPU
+    latency over the student's, batch 1 and 32; ``None`` where no arm recorded one). Tasks of one preset may
+    distil into different students, so the arms' averages over tasks do not say how fast each task's is."""
+    arms = list((res.get("arms") or {}).values())
+    out = {"student": student_label((res.get("config") or {}).get("student")),
+           "student_params": next((a["params"] for a in arms if a.get("params")), None)}
+    teacher_row = res.get("teacher", {})
+    for key, latency in (("speedup", "latency_ms_b1"), ("speedup_b32", "latency_ms_b32")):
+        values = [v for a in arms if (v := a.get(key, speedup(teacher_row.get(latency), a.get(latency)))) is not None]
+        out[key] = statistics.fmean(values) if values else None
+    return out
 
 
 def _floor_of(res: dict) -> float | None:
