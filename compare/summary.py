@@ -44,10 +44,10 @@ def summarise(per_task: dict[str, dict]) -> dict:
     """
     tasks = {}
     for task, res in per_task.items():
+        arms = {arm: _summary_arm(res, a) for arm, a in res["arms"].items()}
         tasks[task] = {"main_metric": res["main_metric"], "teacher": {"main": res["teacher"]["main"]},
-                       "arms": {arm: _summary_arm(res, a) for arm, a in res["arms"].items()},
-                       "wall_seconds": res.get("wall_seconds"), "seconds": time_split(res),
-                       "machines": run_machines(res), **task_student(res)}
+                       "arms": arms, "wall_seconds": res.get("wall_seconds"), "seconds": time_split(res),
+                       "machines": run_machines(res), **task_student(res, arms)}
         if floor := res.get("majority_baseline"):
             tasks[task]["majority_baseline"] = {k: floor[k] for k in ("label", "main", "pct_of_teacher")}
     arms = list(dict.fromkeys(a for t in tasks.values() for a in t["arms"]))
@@ -82,17 +82,16 @@ def student_label(spec) -> str | None:
     return kind
 
 
-def task_student(res: dict) -> dict:
+def task_student(res: dict, arms: dict[str, dict]) -> dict:
     """One task's student for the summary: ``student`` (:func:`student_label`), ``student_params`` (the first
-    arm's parameter count) and ``speedup`` / ``speedup_b32`` (the mean over its arms of the teacher's CPU
-    latency over the student's, batch 1 and 32; ``None`` where no arm recorded one). Tasks of one preset may
-    distil into different students, so the arms' averages over tasks do not say how fast each task's is."""
-    arms = list((res.get("arms") or {}).values())
+    recorded arm's parameter count) and ``speedup`` / ``speedup_b32`` (the mean over ``arms``, the task's
+    summarised arms (:func:`_summary_arm`), of the teacher's CPU latency over the student's, batch 1 and 32;
+    ``None`` where no arm has one). Tasks of one preset may distil into different students, so the arms'
+    averages over tasks do not say how fast each task's is."""
     out = {"student": student_label((res.get("config") or {}).get("student")),
-           "student_params": next((a["params"] for a in arms if a.get("params")), None)}
-    teacher_row = res.get("teacher", {})
-    for key, latency in (("speedup", "latency_ms_b1"), ("speedup_b32", "latency_ms_b32")):
-        values = [v for a in arms if (v := a.get(key, speedup(teacher_row.get(latency), a.get(latency)))) is not None]
+           "student_params": next((a["params"] for a in (res.get("arms") or {}).values() if a.get("params")), None)}
+    for key in ("speedup", "speedup_b32"):
+        values = [a[key] for a in arms.values() if a.get(key) is not None]
         out[key] = statistics.fmean(values) if values else None
     return out
 
