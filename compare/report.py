@@ -47,10 +47,7 @@ def pruning_pairs(results: dict) -> list[tuple[str, str]]:
     """``(one-shot, gradual)`` student names of a size sweep that prune the teacher to the same shape
     (``teacher_pruned`` and ``gradual_pruned`` specs whose four sizes agree, defaults filled in), both run in at
     least one arm."""
-    import inspect
-
-    from ..distill.architectures import SHAPE
-    from ..distill.students import STUDENTS
+    from ..distill.students import student_shape
     from .config import student_spec
 
     specs = {}
@@ -58,8 +55,7 @@ def pruning_pairs(results: dict) -> list[tuple[str, str]]:
         spec = student_spec(value, f"students.{name}")
         kind = spec.get("type", "config")
         if kind in ("teacher_pruned", "gradual_pruned"):
-            params = inspect.signature(STUDENTS.get(kind)).parameters
-            specs[name] = (kind, tuple(spec.get(k, params[k].default) for k in SHAPE))
+            specs[name] = (kind, tuple(student_shape(spec).values()))
     run = [dict(rows) for rows in frontier_rows(results).values()]
     return [(one, grad) for grad, (kg, sg) in specs.items() if kg == "gradual_pruned"
             for one, (ko, so) in specs.items() if ko == "teacher_pruned" and so == sg

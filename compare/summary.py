@@ -72,14 +72,17 @@ def summarise(per_task: dict[str, dict]) -> dict:
 
 def student_label(spec) -> str | None:
     """A task's student as a person reads it in a table: the name of a file in ``configs/students/``, or an
-    inline spec's type and shape (``teacher_pruned 4x256, FFN 1024``); ``None`` where none was recorded."""
+    inline spec's type and shape, its builder's defaults filled in (``teacher_pruned 4x256, FFN 1024``); the type
+    alone for a student without sizes (``checkpoint``); ``None`` where none was recorded."""
     if spec is None or isinstance(spec, str):
         return spec
+    from ..distill.students import student_shape
+
     kind = spec.get("type", "config")
-    if "num_hidden_layers" in spec and "hidden_size" in spec:
-        ffn = f", FFN {spec['intermediate_size']}" if "intermediate_size" in spec else ""
-        return f"{kind} {spec['num_hidden_layers']}x{spec['hidden_size']}{ffn}"
-    return kind
+    shape = student_shape(spec)
+    if shape is None:
+        return kind
+    return f"{kind} {shape['num_hidden_layers']}x{shape['hidden_size']}, FFN {shape['intermediate_size']}"
 
 
 def task_student(res: dict, arms: dict[str, dict]) -> dict:

@@ -258,6 +258,24 @@ def build_student_and_tokenizer(teacher, spec: dict, texts: list[str] | None = N
     return made if isinstance(made, tuple) else (made, None)
 
 
+def student_shape(spec: dict) -> dict | None:
+    """The four sizes a student spec builds (:data:`dfkd.distill.architectures.SHAPE`: layers, hidden size,
+    heads, FFN size), the spec's own values with its builder's defaults filled in; ``None`` for a builder that
+    takes no sizes (``checkpoint``, ``pretrained``, ``teacher_layers``, ``bilstm``).
+
+    Raises:
+        DfkdError: an unknown student type.
+    """
+    import inspect
+
+    from .architectures import SHAPE
+
+    params = inspect.signature(STUDENTS.get(spec.get("type", "config"))).parameters
+    if not all(k in params for k in SHAPE):
+        return None
+    return {k: spec.get(k, params[k].default) for k in SHAPE}
+
+
 def check_student_spec(spec: dict, where: str = "student spec") -> None:
     """Check a student spec's keys and value types before anything is built (:func:`dfkd.config.check_keywords`).
 

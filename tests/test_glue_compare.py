@@ -267,13 +267,15 @@ def test_the_summary_says_which_student_each_task_distils_into_and_how_fast_it_i
         return {"main_metric": "accuracy", "config": {"student": student},
                 "teacher": {"main": 0.625, "latency_ms_b1": 12.0, "latency_ms_b32": 96.0}, "arms": arms}
 
-    spec = {"type": "teacher_pruned", "num_hidden_layers": 4, "hidden_size": 256, "intermediate_size": 1024}
+    spec = {"type": "teacher_pruned", "num_hidden_layers": 4, "hidden_size": 256}  # FFN: the builder's default, 1024
     # sst2: 12/4 = 3 and 12/6 = 2 at batch 1 (mean 2.5), 96/32 = 3 and 96/24 = 4 at batch 32 (mean 3.5);
     # rte: an arm with a recorded speed-up keeps it (1.25) over its latencies' ratio (12/12 = 1)
     rte = res("minilm-l6-ffn1024-pruned", (12.0, 96.0))
     rte["arms"]["arm0"].update(speedup=1.25, speedup_b32=1.5)
     s = summarise({"sst2": res(spec, (4.0, 32.0), (6.0, 24.0)), "rte": rte})
     assert s["tasks"]["sst2"]["student"] == "teacher_pruned 4x256, FFN 1024"
+    assert summarise({"rte": res({"type": "checkpoint", "path": "runs/x"}, (12.0, 96.0))})["tasks"]["rte"]["student"] \
+        == "checkpoint"
     assert s["tasks"]["sst2"]["speedup"] == pytest.approx(2.5) and s["tasks"]["sst2"]["speedup_b32"] == pytest.approx(3.5)
     assert s["tasks"]["rte"]["speedup"] == pytest.approx(1.25) and s["tasks"]["rte"]["speedup_b32"] == pytest.approx(1.5)
     assert ("| | sst2 | rte |\n|---|---|---|\n| student | teacher_pruned 4x256, FFN 1024 | minilm-l6-ffn1024-pruned |\n"
