@@ -408,7 +408,8 @@ def format_students_table(results: dict) -> list[str]:
 
 def plot_summary(results: dict, path: Path) -> None:
     """Grouped bars: gap recovered over the majority answer per task and arm, % (± the seeds' std), the teacher at
-    100 and the majority answer at 0. A bar below the axis's floor (-100) is cut there and labelled with its value."""
+    100 and the majority answer at 0. The axis reaches down to the lowest bar's error bar (at least to -10, at most
+    to -100); a bar below -100 is cut there and labelled with its value."""
     plt = pyplot()
 
     tasks = list(results["tasks"])
@@ -416,8 +417,7 @@ def plot_summary(results: dict, path: Path) -> None:
     # each task's bars are packed side by side (an arm a task has no row for leaves no gap); the colour names the arm
     present = {t: [arm for arm in arms if arm in results["tasks"][t]["arms"]] for t in tasks}
     width = 0.8 / max(1, *(len(p) for p in present.values()))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(tasks) + 2), 4.0), dpi=120)
-    bottom = -100.0
+    bars = {}  # arm -> (xs, ys, errors)
     for arm in arms:
         xs, ys, es = [], [], []
         for i, t in enumerate(tasks):
@@ -427,6 +427,11 @@ def plot_summary(results: dict, path: Path) -> None:
             xs.append(i + (present[t].index(arm) - (len(present[t]) - 1) / 2) * width)
             ys.append(a["gap_recovered"])
             es.append(a.get("gap_recovered_std") or 0.0)
+        bars[arm] = (xs, ys, es)
+    lowest = min((y - e for xs, ys, es in bars.values() for y, e in zip(ys, es)), default=0.0)
+    bottom = max(-100.0, min(-10.0, 10.0 * ((lowest - 5.0) // 10.0)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(tasks) + 2), 4.0), dpi=120)
+    for arm, (xs, ys, es) in bars.items():
         ax.bar(xs, [max(y, bottom) for y in ys], width, yerr=es, capsize=3, label=arm)
         for x, y in zip(xs, ys):
             if y < bottom:

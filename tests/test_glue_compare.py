@@ -202,6 +202,25 @@ def test_the_summary_chart_draws_gap_recovered_and_cuts_bars_below_minus_100(tmp
     plt.close("all")
 
 
+@pytest.mark.parametrize("gaps, bottom", [
+    ([(79.6, 1.4), (101.3, 0.5)], -10.0),   # nothing below 0: the axis keeps a little room under the floor
+    ([(79.6, 1.4), (-2.2, 4.4)], -20.0),    # -2.2 - 4.4 = -6.6, 5 below it is -11.6, down to the next ten
+    ([(79.6, 1.4), (-41.2, 46.8)], -100.0),  # -88 - 5 = -93 -> -100
+])
+def test_the_summary_chart_reaches_down_to_its_lowest_error_bar(tmp_path, monkeypatch, gaps, bottom):
+    import matplotlib.pyplot as plt
+
+    from dfkd.compare.report import plot_summary
+
+    results = {"name": "g", "summary": {"original": {}},
+               "tasks": {f"t{i}": {"arms": {"original": {"gap_recovered": g, "gap_recovered_std": e}}}
+                         for i, (g, e) in enumerate(gaps)}}
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    plot_summary(results, tmp_path / "c.png")
+    assert plt.gcf().axes[0].get_ylim() == (bottom, 115.0)
+    plt.close("all")
+
+
 def test_the_summary_splits_time_into_transfer_sets_students_and_teacher():
     from dfkd.compare import format_summary_table, summarise
 
