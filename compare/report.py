@@ -386,8 +386,10 @@ def format_gap_table(results: dict) -> list[str]:
     lines += ["", "Gap recovered: (student − floor) / (teacher − floor) × 100, the floor being the majority answer's "
               "dev score (0 for MCC and Pearson); κ: Cohen's kappa between the student's and the teacher's dev "
               "predictions (Pearson r for regression), 0 for a student that answers one class everywhere; speed-up: "
-              "the teacher's CPU latency over the student's, the mean of the tasks' (each task's below)."]
-    return lines + format_students_table(results)
+              "the teacher's CPU latency over the student's, the mean of the tasks'"]
+    students = format_students_table(results)
+    lines[-1] += " (each task's below)." if students else "."
+    return lines + students
 
 
 def format_students_table(results: dict) -> list[str]:

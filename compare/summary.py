@@ -90,8 +90,12 @@ def task_student(res: dict, arms: dict[str, dict]) -> dict:
     recorded arm's parameter count) and ``speedup`` / ``speedup_b32`` (the mean over ``arms``, the task's
     summarised arms (:func:`_summary_arm`), of the teacher's CPU latency over the student's, batch 1 and 32;
     ``None`` where no arm has one). Tasks of one preset may distil into different students, so the arms'
-    averages over tasks do not say how fast each task's is."""
-    out = {"student": student_label((res.get("config") or {}).get("student")),
+    averages over tasks do not say how fast each task's is. A size sweep's task (``students`` in its config) has
+    no one student: every field is ``None``."""
+    config = res.get("config") or {}
+    if config.get("students"):  # a size sweep: each row names its own student (the frontier table has them)
+        return {"student": None, "student_params": None, "speedup": None, "speedup_b32": None}
+    out = {"student": student_label(config.get("student")),
            "student_params": next((a["params"] for a in (res.get("arms") or {}).values() if a.get("params")), None)}
     for key in ("speedup", "speedup_b32"):
         values = [a[key] for a in arms.values() if a.get(key) is not None]

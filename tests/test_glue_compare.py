@@ -295,6 +295,12 @@ def test_the_summary_says_which_student_each_task_distils_into_and_how_fast_it_i
     assert s["tasks"]["sst2"]["student"] == "teacher_pruned 4x256, FFN 1024"
     assert summarise({"rte": res({"type": "checkpoint", "path": "runs/x"}, (12.0, 96.0))})["tasks"]["rte"]["student"] \
         == "checkpoint"
+    sweep = res(spec, (4.0, 32.0))
+    sweep["config"]["students"] = {"4x256": spec, "2x128": {**spec, "num_hidden_layers": 2, "hidden_size": 128}}
+    swept = summarise({"sst2": sweep})
+    assert swept["tasks"]["sst2"]["student"] is None and swept["tasks"]["sst2"]["speedup"] is None
+    table = format_summary_table({**swept, "name": "t"})
+    assert "| student |" not in table and "the mean of the tasks'." in table and "below" not in table
     assert s["tasks"]["sst2"]["speedup"] == pytest.approx(2.5) and s["tasks"]["sst2"]["speedup_b32"] == pytest.approx(3.5)
     assert s["tasks"]["rte"]["speedup"] == pytest.approx(1.25) and s["tasks"]["rte"]["speedup_b32"] == pytest.approx(1.5)
     assert ("| | sst2 | rte |\n|---|---|---|\n| student | teacher_pruned 4x256, FFN 1024 | minilm-l6-ffn1024-pruned |\n"
