@@ -144,10 +144,22 @@ def format_frontier_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The ``(speed-up, gap recovered)`` points that no other point beats in both (at least as fast and at least
+    as good, better in one), sorted by speed-up."""
+    front, best = [], float("-inf")
+    for x, y in sorted(points, key=lambda p: (-p[0], -p[1])):  # fastest first: keep a point better than every faster one
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front[::-1]
+
+
 def plot_frontier(results: dict, path: Path) -> None:
-    """Gap recovered against speed-up over the teacher, at batch 1 and at batch 32 side by side: one line per arm
-    through its students (seeds' std as error bars), int8-quantized students as hollow markers on a dashed line; the
-    speed-up axis is logarithmic."""
+    """Gap recovered against speed-up over the teacher, at batch 1 and at batch 32 side by side: each arm's students
+    as markers (seeds' std as error bars), int8-quantized students hollow, and a line (dashed for int8) through the
+    arm's frontier, the students no other student beats in both speed-up and gap recovered; the speed-up axis is
+    logarithmic."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=120, sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -160,8 +172,10 @@ def plot_frontier(results: dict, path: Path) -> None:
                 if not pts:
                     continue
                 label = arm if style == "-o" else f"{arm} (int8)"
-                ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], fmt=style,
+                ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], fmt="o",
                             color=colour, capsize=3, label=label, mfc="none" if style == "--o" else colour)
+                front = pareto_front([(p[0], p[1]) for p in pts])
+                ax.plot([p[0] for p in front], [p[1] for p in front], style[:-1], color=colour)
                 if style == "-o" and i == 0:  # sizes named once, on the first arm's line
                     for x, y, _, s in pts:
                         ax.annotate(s, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6)

@@ -93,20 +93,35 @@ def test_the_frontier_table_and_chart_draw_each_arm_through_its_students(tmp_pat
                          "speedup_b32": 3 * speed}}
 
     results = {"task": "mrpc", "arms": {"original@big": row("big", 80.0, 1.5, 78.0),
+                                        "original@mid": row("mid", 30.0, 2.0, 20.0),  # beaten by small in both
                                         "original@small": row("small", 40.0, 4.0, 35.0),
                                         "ood@big": row("big", 60.0, 1.5, 55.0), "bilstm": {"params": 1e6}}}
     assert {a: [s for s, _ in rows] for a, rows in frontier_rows(results).items()} == {
-        "original": ["big", "small"], "ood": ["big"]}
+        "original": ["big", "mid", "small"], "ood": ["big"]}
     table = format_frontier_table(results)
     assert "| original | small | 4.00 | 4.00 | 8.00 | 40.0 ± 2.0 | 0.50 | 35.0 | 8.00 / 12.00 |" in table
     monkeypatch.setattr(plt, "close", lambda fig: None)
     plot_frontier(results, tmp_path / "f.png")
     left, right = plt.gcf().axes
-    # per panel: original and ood, each float32 and int8 (errorbar lines), plus the 0 and 100 lines
-    xs = sorted(tuple(line.get_xdata()) for line in left.lines if len(line.get_xdata()) > 1 and line.get_xdata()[0] != 0)
-    assert (1.5, 4.0) in xs and (3.0, 8.0) in xs
+    # per panel: every student as a marker, and a line through the frontier only (mid is slower and worse than small)
+    drawn = [line for line in left.lines if len(line.get_xdata()) > 1 and line.get_xdata()[0] != 0]
+    markers = sorted({tuple(line.get_xdata()) for line in drawn if line.get_linestyle() == "None"})  # and error caps
+    fronts = sorted((line.get_linestyle(), tuple(line.get_xdata())) for line in drawn if line.get_linestyle() != "None")
+    assert markers == [(1.5, 2.0, 4.0), (3.0, 4.0, 8.0)]
+    assert fronts == [("-", (1.5, 4.0)), ("--", (3.0, 8.0))]
     assert [t.get_text() for t in right.get_legend().get_texts()] == ["original", "original (int8)", "ood", "ood (int8)"]
     plt.close("all")
+
+
+@pytest.mark.parametrize("points, front", [
+    ([(1.5, 80.0), (2.0, 30.0), (4.0, 40.0)], [(1.5, 80.0), (4.0, 40.0)]),
+    ([(1.0, 50.0), (2.0, 60.0), (3.0, 60.0)], [(3.0, 60.0)]),  # a tie in gap: the faster one beats the others
+    ([(2.0, 10.0)], [(2.0, 10.0)]),
+])
+def test_the_frontier_keeps_the_students_no_other_beats_in_speed_and_gap(points, front):
+    from dfkd.compare.report import pareto_front
+
+    assert pareto_front(points) == front
 
 
 def test_one_shot_and_gradual_pruning_to_the_same_shape_get_their_own_table_and_chart(tmp_path, monkeypatch):
