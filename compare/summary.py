@@ -73,13 +73,14 @@ def summarise(per_task: dict[str, dict]) -> dict:
 def student_label(spec) -> str | None:
     """A task's student as a person reads it in a table: the name of a file in ``configs/students/``, or an
     inline spec's type and shape, its builder's defaults filled in (``teacher_pruned 4x256, FFN 1024``); the type
-    alone for a student without sizes (``checkpoint``); ``None`` where none was recorded."""
+    alone for a student without sizes (``checkpoint``) or of a type not registered here; ``None`` where none was
+    recorded."""
     if spec is None or isinstance(spec, str):
         return spec
-    from ..distill.students import student_shape
+    from ..distill.students import STUDENTS, student_shape
 
     kind = spec.get("type", "config")
-    shape = student_shape(spec)
+    shape = student_shape(spec) if kind in STUDENTS else None  # a type registered by code this process lacks
     if shape is None:
         return kind
     return f"{kind} {shape['num_hidden_layers']}x{shape['hidden_size']}, FFN {shape['intermediate_size']}"

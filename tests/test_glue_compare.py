@@ -295,6 +295,8 @@ def test_the_summary_says_which_student_each_task_distils_into_and_how_fast_it_i
     assert s["tasks"]["sst2"]["student"] == "teacher_pruned 4x256, FFN 1024"
     assert summarise({"rte": res({"type": "checkpoint", "path": "runs/x"}, (12.0, 96.0))})["tasks"]["rte"]["student"] \
         == "checkpoint"
+    assert summarise({"rte": res({"type": "my_student", "depth": 2}, (12.0, 96.0))})["tasks"]["rte"]["student"] \
+        == "my_student"  # a type registered by the user's own code, absent when the summary is written
     sweep = res(spec, (4.0, 32.0))
     sweep["config"]["students"] = {"4x256": spec, "2x128": {**spec, "num_hidden_layers": 2, "hidden_size": 128}}
     swept = summarise({"sst2": sweep})
