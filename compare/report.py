@@ -447,8 +447,11 @@ def plot_summary(results: dict, path: Path) -> None:
     lowest = min((y - e for xs, ys, es in bars.values() for y, e in zip(ys, es)), default=0.0)
     bottom = max(-100.0, min(-10.0, 10.0 * ((lowest - 5.0) // 10.0)))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(tasks) + 2), 4.0), dpi=120)
-    for arm, (xs, ys, es) in bars.items():
-        ax.bar(xs, [max(y, bottom) for y in ys], width, yerr=es, capsize=3, label=arm)
+    # matplotlib's default cycle repeats after 10 colours; a sweep's arm@student rows can be more
+    palette = plt.get_cmap("tab20").colors if len(bars) > 10 else plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (arm, (xs, ys, es)) in enumerate(bars.items()):
+        ax.bar(xs, [max(y, bottom) for y in ys], width, yerr=es, capsize=3, label=arm,
+               color=palette[i % len(palette)])
         for x, y in zip(xs, ys):
             if y < bottom:
                 ax.annotate(f"{y:.0f}", (x, bottom), xytext=(0, 3), textcoords="offset points", ha="center",

@@ -202,6 +202,22 @@ def test_the_summary_chart_draws_gap_recovered_and_cuts_bars_below_minus_100(tmp
     plt.close("all")
 
 
+def test_the_summary_chart_gives_each_of_many_arms_its_own_colour(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from dfkd.compare.report import plot_summary
+
+    arms = [f"original@s{i}" for i in range(12)]  # a size sweep's rows: more than the default cycle's 10 colours
+    results = {"name": "g", "summary": {a: {} for a in arms},
+               "tasks": {"sst2": {"arms": {a: {"gap_recovered": 50.0 + i, "gap_recovered_std": 1.0}
+                                           for i, a in enumerate(arms)}}}}
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    plot_summary(results, tmp_path / "c.png")
+    colours = {tuple(p.get_facecolor()) for p in plt.gcf().axes[0].patches}
+    assert len(colours) == 12
+    plt.close("all")
+
+
 @pytest.mark.parametrize("gaps, bottom", [
     ([(79.6, 1.4), (101.3, 0.5)], -10.0),   # nothing below 0: the axis keeps a little room under the floor
     ([(79.6, 1.4), (-2.2, 4.4)], -20.0),    # -2.2 - 4.4 = -6.6, 5 below it is -11.6, down to the next ten
