@@ -31,7 +31,7 @@ import torch
 from ..errors import DfkdError
 from .architectures import SHAPE, architecture_of, attribute, base_model, keep_layers, layer_list, model_shape
 from .data import LengthGroupedBatchSampler, accepted_inputs
-from .students import STUDENTS
+from .students import STUDENTS, student_shape
 
 
 @torch.inference_mode()
@@ -155,10 +155,7 @@ def check_pruned_shape(source: dict, shape: dict, where: str, layers=None) -> No
 
 def _check_pruned_spec(source: dict, settings: dict, where: str) -> None:
     """``teacher_pruned``'s spec against the teacher's config (its defaults filled in)."""
-    import inspect
-
-    params = inspect.signature(from_teacher_pruned).parameters
-    shape = {k: settings.get(k, params[k].default) for k in SHAPE}
+    shape = student_shape({**settings, "type": "teacher_pruned"})
     check_pruned_shape(_source_shape(source, where), shape, where, settings.get("layers"))
 
 
