@@ -19,7 +19,8 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """tqdm bar counting examples, with the rate in examples/s, the running loss and the best val score."""
+    """tqdm bar counting examples, with the rate in examples/s, the running loss and the val and best selection
+    scores (none for ``selection="last"``, which scores nothing)."""
 
     def __init__(self, desc: str = "training"):
         self.desc = desc
@@ -40,7 +41,7 @@ class ProgressBar(Callback):
                 self.bar.set_postfix(loss=f"{self.loss:.4f}", refresh=False)
 
     def on_evaluate(self, trainer, step, score, best):
-        if self.bar is not None:
+        if self.bar is not None and trainer.selection != "last":  # "last" scores nothing: no val to show
             self.bar.set_postfix(loss=f"{self.loss or 0:.4f}", val=f"{score:.4f}", best=f"{best:.4f}")
 
     def on_train_end(self, trainer):

@@ -477,3 +477,23 @@ def test_mixed_precision_bf16_autocasts_the_forward_and_keeps_float32_weights_an
         assert trainer_module.make_accelerator("auto").mixed_precision == "no"
         monkeypatch.setattr(trainer_module, "native_cpu_bf16", lambda: True)
         assert trainer_module.make_accelerator("auto").mixed_precision == "bf16"
+
+
+def test_progress_bar_shows_val_scores_only_when_the_selection_scores_something():
+    from types import SimpleNamespace
+
+    from dfkd.distill.callbacks import ProgressBar
+
+    class _Bar:
+        def __init__(self):
+            self.postfix = None
+
+        def set_postfix(self, **fields):
+            self.postfix = fields
+
+    progress = ProgressBar()
+    progress.bar, progress.loss = _Bar(), 0.25
+    progress.on_evaluate(SimpleNamespace(selection="last"), 10, 0.0, 0.0)  # "last" scores every evaluation 0.0
+    assert progress.bar.postfix is None
+    progress.on_evaluate(SimpleNamespace(selection="teacher"), 20, 0.75, 0.8)
+    assert progress.bar.postfix == {"loss": "0.2500", "val": "0.7500", "best": "0.8000"}
